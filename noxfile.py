@@ -1,0 +1,98 @@
+# /// script
+# dependencies = ["nox>=2025.2.9"]
+# ///
+"""Every automated task of the project: `nox -l` lists them, `nox` runs what CI runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_external_run = True
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "typecheck", "unit", "integration"]
+
+SOURCES = ("src", "tests", "noxfile.py")
+
+
+def _sync(session: nox.Session, *groups: str) -> None:
+    """Install the project and the given dependency groups exactly as uv.lock pins them."""
+    env = {"UV_PROJECT_ENVIRONMENT": session.virtualenv.location}
+    if session.venv_backend != "uv" and not shutil.which("uv", path=session.bin):
+        # `pip install nox` alone gives the virtualenv backend: bring uv into the venv.
+        session.install("uv")
+    group_args = [f"--group={group}" for group in groups]
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--no-default-groups",
+        *group_args,
+        f"--python={session.virtualenv.location}",
+        env=env,
+    )
+
+
+def _xdist_args(session: nox.Session) -> list[str]:
+    """`-n auto` unless the caller chose the worker count (or turned xdist off)."""
+    given = " ".join(session.posargs)
+    return (
+        [] if "-n " in f"{given} " or "-n=" in given or "-p no:xdist" in given else ["-n", "auto"]
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint and check formatting with ruff."""
+    _sync(session, "lint")
+    session.run("ruff", "check", *SOURCES)
+    session.run("ruff", "format", "--check", *SOURCES)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check src, tests and this noxfile with mypy (strict)."""
+    _sync(session, "typecheck")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(name="db-prep")
+def db_prep(session: nox.Session) -> None:
+    """Find or start PostgreSQL and build (or reuse) the test template; say what it did."""
+    _sync(session, "test")
+    session.run("python", "-m", "pgsandbox", "prep", *session.posargs)
+
+
+@nox.session(name="db-stop")
+def db_stop(session: nox.Session) -> None:
+    """Stop the ephemeral PostgreSQL cluster pgsandbox started (if any)."""
+    _sync(session, "test")
+    session.run("python", "-m", "pgsandbox", "stop")
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """Run the unit tests (no database, no subprocesses) in parallel."""
+    _sync(session, "test")
+    session.run(
+        "pytest", "tests/unit", "-p", "no:pgsandbox", *_xdist_args(session), *session.posargs
+    )
+
+
+@nox.session(requires=["db-prep"])
+def integration(session: nox.Session) -> None:
+    """Run the database tests (glossator's and pgsandbox's own) in parallel."""
+    _sync(session, "test")
+    env = {"CI": os.environ.get("CI", "")}
+    session.run(
+        "pytest",
+        "tests/integration",
+        "tests/plugin",
+        *_xdist_args(session),
+        *session.posargs,
+        env=env,
+    )

@@ -1,0 +1,66 @@
+"""What pgsandbox keeps per pytest process, in ``config.stash``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sqlalchemy import create_engine
+
+from pgsandbox._distribution import DistributionRecorder
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
+
+    from pgsandbox._controller import RunController
+    from pgsandbox._settings import SandboxSettings
+    from pgsandbox._worker import WorkerDatabases
+
+__all__ = ["STATE", "ProcessState"]
+
+
+@dataclass
+class ProcessState:
+    """pgsandbox's state in one process: the controller, a worker, or both (no xdist)."""
+
+    settings: SandboxSettings
+    controller: RunController | None = None
+    worker: WorkerDatabases | None = None
+    header: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    recorder: DistributionRecorder = field(default_factory=DistributionRecorder)
+    _sync_engines: dict[str, Engine] = field(default_factory=dict)
+
+    def sync_engine(self, url: URL, options: dict[str, Any]) -> Engine:
+        """A pooled sync engine for ``url``, shared by the process's sync tests."""
+        key = url.render_as_string(hide_password=False)
+        engine = self._sync_engines.get(key)
+        if engine is None:
+            engine = create_engine(url, pool_size=1, max_overflow=4, **options)
+            self._sync_engines[key] = engine
+        return engine
+
+    def close_worker(self) -> None:
+        """Dispose the sync engines and close the worker's maintenance connection."""
+        for engine in self._sync_engines.values():
+            engine.dispose()
+        self._sync_engines.clear()
+        if self.worker is not None:
+            self.worker.close()
+
+
+class _StateAccess:
+    key = pytest.StashKey[ProcessState]()
+
+    def get(self, config: pytest.Config) -> ProcessState:
+        return config.stash[self.key]
+
+    def find(self, config: pytest.Config) -> ProcessState | None:
+        return config.stash.get(self.key, None)
+
+    def set(self, config: pytest.Config, state: ProcessState) -> None:
+        config.stash[self.key] = state
+
+
+STATE = _StateAccess()

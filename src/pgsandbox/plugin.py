@@ -1,0 +1,304 @@
+"""pgsandbox's pytest hooks, grouped by the phase of the run they belong to.
+
+Loaded through the ``pytest11`` entry point ``pgsandbox`` (``-p no:pgsandbox`` turns it
+off). The work itself lives in pytest-free modules: ``_controller`` (server, template,
+worker databases), ``_worker``, ``_sandbox`` and ``_fixtures``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pgsandbox._canary import CANARY_MESSAGE
+from pgsandbox._controller import Assignment, RunController
+from pgsandbox._distribution import DB_PROPERTY, DistributionRecorder
+from pgsandbox._errors import ConfigurationError, MigrationFailed, PgsandboxError
+from pgsandbox._fixtures import PUBLIC_FIXTURES, isolation_of
+from pgsandbox._loops import loop_scope_conflicts
+from pgsandbox._settings import ISOLATION_MODES, SandboxSettings
+from pgsandbox._state import STATE, ProcessState
+from pgsandbox._worker import WorkerDatabases
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Fixtures live in their own modules; pytest loads them as part of this plugin, so
+# ``-p no:pgsandbox`` turns them off too.
+pytest_plugins = ["pgsandbox._fixtures"]
+if importlib.util.find_spec("pytest_asyncio") is not None:
+    pytest_plugins.append("pgsandbox._async_fixtures")
+
+__all__: list[str] = []
+
+_PROBLEMS = pytest.StashKey[list[str]]()
+
+
+# ============================================================================ options
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register pgsandbox's command-line flags and ini keys (the flag wins over the key)."""
+    group = parser.getgroup("pgsandbox", "pgsandbox: parallel-safe PostgreSQL databases")
+    group.addoption(
+        "--pgsandbox-url",
+        dest="pgsandbox_url",
+        metavar="URL",
+        default=None,
+        help="PostgreSQL server to use (postgresql://user@host:port/postgres). Default: "
+        "$TEST_DATABASE_URL, else a private cluster pgsandbox starts itself.",
+    )
+    group.addoption(
+        "--pgsandbox-isolation",
+        dest="pgsandbox_isolation",
+        metavar="MODE",
+        default=None,
+        help=f"default isolation of database tests: {', '.join(ISOLATION_MODES)} "
+        "(ini: pgsandbox_isolation; default transaction).",
+    )
+    group.addoption(
+        "--pgsandbox-keep",
+        dest="pgsandbox_keep",
+        action="store_true",
+        default=False,
+        help="keep the run's databases after it ends, for inspection (ini: pgsandbox_keep).",
+    )
+    group.addoption(
+        "--pgsandbox-debug",
+        dest="pgsandbox_debug",
+        action="store_true",
+        default=False,
+        help="write per-worker connection logs to .reports/ (ini: pgsandbox_debug).",
+    )
+    group.addoption(
+        "--pgsandbox-report",
+        dest="pgsandbox_report",
+        metavar="PATH",
+        default=None,
+        help="write the distribution report as JSON to PATH (ini: pgsandbox_report).",
+    )
+    group.addoption(
+        "--pgsandbox-verify",
+        dest="pgsandbox_verify",
+        action="store_true",
+        default=False,
+        help="fail the run unless database tests spread across the workers, no event-loop "
+        "error appeared and every canary survived (ini: pgsandbox_verify).",
+    )
+    group.addoption(
+        "--pgsandbox-reap",
+        dest="pgsandbox_reap",
+        action="store_true",
+        default=False,
+        help="before starting, drop databases left behind by crashed pgsandbox runs.",
+    )
+    parser.addini(
+        "pgsandbox_alembic_ini", "path to alembic.ini, relative to the rootdir", default=""
+    )
+    parser.addini(
+        "pgsandbox_schema",
+        "module:callable that builds the schema, given a sync SQLAlchemy URL (instead of alembic)",
+        default="",
+    )
+    parser.addini(
+        "pgsandbox_seed",
+        "module:callable that seeds the template, given a sync SQLAlchemy URL",
+        default="",
+    )
+    parser.addini(
+        "pgsandbox_isolation",
+        "default isolation: transaction, database or shared",
+        default="transaction",
+    )
+    parser.addini("pgsandbox_keep", "keep the run's databases", type="bool", default=False)
+    parser.addini("pgsandbox_debug", "write per-worker connection logs", type="bool", default=False)
+    parser.addini("pgsandbox_report", "path of the JSON distribution report", default="")
+    parser.addini(
+        "pgsandbox_verify", "verify the distribution at the end", type="bool", default=False
+    )
+
+
+# ============================================================================ configure
+def pytest_configure(config: pytest.Config) -> None:
+    """Read settings in every process (controller and workers alike); connect nowhere.
+
+    pytest_configure also runs in every xdist worker, so it must not build anything: the
+    controller does that once, in pytest_sessionstart, before the workers start.
+    """
+    config.addinivalue_line(
+        "markers",
+        "pgsandbox(isolation): how this test's database is isolated: 'transaction' "
+        "(rolled back), 'database' (a fresh clone) or 'shared' (run-wide, real commits).",
+    )
+    try:
+        settings = SandboxSettings.from_pytest(config)
+    except ConfigurationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    STATE.set(config, ProcessState(settings))
+
+
+# ============================================================================ session start
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Controller: prepare the server, template and shared database. Worker: adopt its own.
+
+    Runs before xdist's own sessionstart, which starts the workers.
+    """
+    config = session.config
+    state = STATE.find(config)
+    if state is None:
+        return
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        if "pgsandbox" in workerinput:
+            state.worker = WorkerDatabases(Assignment.from_dict(workerinput["pgsandbox"]))
+        return
+    if config.option.collectonly:
+        return
+    controller = RunController(state.settings, say=_say(config, state))
+    state.controller = controller
+    config.pluginmanager.register(_ReportCollector(state.recorder), "pgsandbox-distribution")
+    try:
+        controller.start()
+        if not _has_xdist_workers(config):
+            state.worker = WorkerDatabases(controller.prepare_worker("main"))
+    except PgsandboxError as exc:
+        with contextlib.suppress(PgsandboxError):
+            controller.finish()
+        state.controller = None
+        code = (
+            pytest.ExitCode.INTERRUPTED
+            if isinstance(exc, MigrationFailed)
+            else (pytest.ExitCode.USAGE_ERROR)
+        )
+        pytest.exit(str(exc), returncode=code)
+
+
+def _has_xdist_workers(config: pytest.Config) -> bool:
+    return config.pluginmanager.getplugin("dsession") is not None
+
+
+def _say(config: pytest.Config, state: ProcessState) -> Callable[[str], None]:
+    def say(line: str) -> None:
+        state.header.append(line)
+        reporter = config.pluginmanager.getplugin("terminalreporter")
+        if reporter is not None and config.option.verbose > 1:
+            reporter.write_line(line)
+
+    return say
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which server and template the run uses, and how long they took."""
+    state = STATE.find(config)
+    return list(state.header) if state is not None else []
+
+
+# ============================================================================ xdist controller
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Clone the template for a worker before it starts, and tell it the database name."""
+    state = STATE.find(node.config)
+    if state is None or state.controller is None:
+        return
+    assignment = state.controller.prepare_worker(node.gateway.id)
+    node.workerinput["pgsandbox"] = assignment.to_dict()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Check the canary of a finished worker's database and drop it."""
+    state = STATE.find(node.config)
+    if state is None or state.controller is None:
+        return
+    state.controller.release_worker(node.gateway.id)
+
+
+# ============================================================================ collection
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Find database tests that are misconfigured, so they fail before anything runs."""
+    for item in items:
+        problems = loop_scope_conflicts(item, PUBLIC_FIXTURES)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & PUBLIC_FIXTURES or item.get_closest_marker("pgsandbox"):
+            try:
+                isolation_of(item, "transaction")
+            except (ConfigurationError, pytest.UsageError) as exc:
+                problems.append(str(exc))
+        if problems:
+            item.stash[_PROBLEMS] = problems
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tag database tests for the report; fail misconfigured ones with the explanation."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if fixtures & PUBLIC_FIXTURES:
+        state = STATE.find(item.config)
+        default = state.settings.isolation if state is not None else "transaction"
+        try:
+            isolation = isolation_of(item, default)
+        except (ConfigurationError, pytest.UsageError):
+            isolation = "invalid"
+        item.user_properties.append((DB_PROPERTY, isolation))
+    problems = item.stash.get(_PROBLEMS, None)
+    if problems:
+        pytest.fail("pgsandbox: " + "\npgsandbox: ".join(problems), pytrace=False)
+
+
+# ============================================================================ reporting
+class _ReportCollector:
+    """Controller-side plugin recording which worker ran each test."""
+
+    def __init__(self, recorder: DistributionRecorder) -> None:
+        self.recorder = recorder
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        node = getattr(report, "node", None)  # xdist sets it on reports from workers
+        worker = node.gateway.id if node is not None else "main"
+        self.recorder.add(report, worker)
+
+
+# ============================================================================ finish
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Worker: close connections. Controller: check canaries, drop the run's databases."""
+    state = STATE.find(session.config)
+    if state is None:
+        return
+    state.close_worker()
+    controller = state.controller
+    if controller is None:
+        return
+    canaries = controller.finish()
+    dead = [c for c in canaries if not c.survived]
+    if dead:
+        state.problems.extend(
+            f"{CANARY_MESSAGE}: {c.database} ({c.detail}). Something rebuilt or truncated a "
+            "database pgsandbox prepared while tests used it; look for fixtures or hooks "
+            "that migrate, TRUNCATE or DROP on their own connection."
+            for c in dead
+        )
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Report canary failures, and what pgsandbox kept or cleaned up."""
+    state = STATE.find(config)
+    if state is None or state.controller is None:
+        return
+    controller = state.controller
+    for problem in state.problems:
+        terminalreporter.write_line(f"pgsandbox: {problem}", red=True, bold=True)
+    if state.recorder.records:
+        terminalreporter.write_line(f"pgsandbox: {state.recorder.summary_line()}")
+    kept = controller.kept_databases()
+    if kept:
+        terminalreporter.write_line(f"pgsandbox: kept databases {', '.join(kept)}")
+    elif controller.canaries:
+        survived = sum(c.survived for c in controller.canaries)
+        terminalreporter.write_line(
+            f"pgsandbox: canaries {survived}/{len(controller.canaries)} survived; "
+            f"dropped the run's {len(controller.canaries)} database(s)"
+        )
