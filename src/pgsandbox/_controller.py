@@ -93,7 +93,7 @@ class RunController:
     def start(self) -> None:
         """Resolve the server, build or reuse the template, create the shared database."""
         self.server = resolve_server(self.settings.cli_url, self.settings.env_url)
-        self.say(f"pgsandbox: server {self.server.describe()}")
+        self.say(f"pgsandbox: run {self.run_id}, server {self.server.describe()}")
         self._admin = AdminConnection(
             connect(
                 self.server.url,

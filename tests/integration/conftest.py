@@ -1,4 +1,8 @@
-"""Integration tests: glossator's services against PostgreSQL through pgsandbox."""
+"""Integration tests: glossator's services against PostgreSQL through pgsandbox.
+
+Each test runs in its own sandbox (pgsandbox's default ``transaction`` isolation): the
+services commit as usual, and everything is rolled back after the test.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 import glossator.db
+from glossator import services
+from glossator.db.models import EnrollmentRole, SourceKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -21,3 +27,39 @@ def _glossator_uses_sandbox(
     """Every session glossator opens joins this test's sandbox."""
     with glossator.db.override_sessionmaker(pgsandbox_sessionmaker):
         yield
+
+
+@pytest.fixture
+async def student() -> services.UserRecord:
+    """A user who will be enrolled as a student in ``course``."""
+    return await services.find_or_create_user("student@example.org", "Stu Dent")
+
+
+@pytest.fixture
+async def tutor() -> services.UserRecord:
+    """A user who will be enrolled as a tutor in ``course``."""
+    return await services.find_or_create_user("tutor@example.org", "Tu Tor")
+
+
+@pytest.fixture
+async def course(student: services.UserRecord, tutor: services.UserRecord) -> services.CourseRecord:
+    """A course with ``student`` enrolled as student and ``tutor`` as tutor."""
+    created = await services.create_course("HIST-101", "Reading Primary Sources")
+    await services.enroll(created.id, student.id, EnrollmentRole.STUDENT)
+    await services.enroll(created.id, tutor.id, EnrollmentRole.TUTOR)
+    return created
+
+
+@pytest.fixture
+async def workspace(
+    student: services.UserRecord, course: services.CourseRecord
+) -> services.WorkspaceRecord:
+    """``student``'s workspace in ``course``."""
+    return await services.create_workspace(student.id, "Essay drafts", course_id=course.id)
+
+
+@pytest.fixture
+async def document(workspace: services.WorkspaceRecord) -> services.DocumentRecord:
+    """A document in ``workspace`` with a one-sentence plain text."""
+    text = "The quick brown fox jumps over the lazy dog."
+    return await services.add_document(workspace.id, "Fox", SourceKind.HTML, f"<p>{text}</p>", text)

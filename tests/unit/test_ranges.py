@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -87,7 +88,7 @@ class TestSplitOverlapping:
             _Range(5, 25, 30),
         ]
         spans = split_overlapping(ranges)
-        for earlier, later in zip(spans, spans[1:], strict=False):
+        for earlier, later in itertools.pairwise(spans):
             assert earlier.end <= later.start
         for highlight in ranges:
             covered = sorted(

@@ -142,5 +142,7 @@ class TestPoolSizing:
     @pytest.mark.parametrize("workers", [2, 3, 4, 8, 16])
     def test_total_stays_within_budget(self, workers: int) -> None:
         """N workers together never exceed the connection budget."""
-        settings = Settings(pool_size=10, max_overflow=10, connection_budget=60, worker_count=workers)
+        settings = Settings(
+            pool_size=10, max_overflow=10, connection_budget=60, worker_count=workers
+        )
         assert settings.pool_limits().max_connections * workers <= 60

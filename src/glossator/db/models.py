@@ -9,7 +9,7 @@ Only :mod:`glossator.services` should use these classes; callers get frozen reco
 
 from __future__ import annotations
 
-import datetime as dt  # noqa: TC003 - SQLAlchemy evaluates Mapped[...] annotations at runtime
+import datetime as dt
 import enum
 from typing import Final
 

@@ -10,7 +10,13 @@ from sqlalchemy.exc import IntegrityError
 
 from glossator import db
 from glossator.db.models import Course, Enrollment, EnrollmentRole, User
-from glossator.errors import AlreadyExists, CourseArchived, DuplicateEnrollment, NotFound
+from glossator.errors import (
+    AlreadyExists,
+    CourseArchived,
+    DuplicateEnrollment,
+    NotFound,
+    ValidationError,
+)
 from glossator.services._common import clean_text, constraint_name, get_or_raise
 
 if TYPE_CHECKING:
@@ -116,10 +122,11 @@ async def _open_course(db_session: AsyncSession, course_id: int) -> Course:
     return course
 
 
-async def enroll(course_id: int, user_id: int, role: EnrollmentRole) -> EnrollmentRecord:
+async def enroll(course_id: int, user_id: int, role: EnrollmentRole | str) -> EnrollmentRecord:
     """Enrol a user in a course with a role.
 
     Raises:
+        ValidationError: ``role`` is not student, tutor or instructor.
         NotFound: The course or the user does not exist.
         CourseArchived: The course is archived.
         DuplicateEnrollment: The user is enrolled already (use :func:`change_role`).
@@ -127,7 +134,7 @@ async def enroll(course_id: int, user_id: int, role: EnrollmentRole) -> Enrollme
     async with db.session() as db_session:
         await _open_course(db_session, course_id)
         user = await get_or_raise(db_session, User, user_id, "user")
-        enrollment = Enrollment(course_id=course_id, user_id=user_id, role=EnrollmentRole(role))
+        enrollment = Enrollment(course_id=course_id, user_id=user_id, role=_role(role))
         # Insert inside a savepoint: when it violates the unique constraint, only the
         # savepoint is rolled back and the error is reported as what it means.
         try:
@@ -144,7 +151,7 @@ async def enroll(course_id: int, user_id: int, role: EnrollmentRole) -> Enrollme
     return record
 
 
-async def change_role(course_id: int, user_id: int, role: EnrollmentRole) -> EnrollmentRecord:
+async def change_role(course_id: int, user_id: int, role: EnrollmentRole | str) -> EnrollmentRecord:
     """Change the role of an enrolled user.
 
     Raises:
@@ -160,7 +167,7 @@ async def change_role(course_id: int, user_id: int, role: EnrollmentRole) -> Enr
         )
         if enrollment is None:
             raise NotFound("enrollment", (course_id, user_id))
-        enrollment.role = EnrollmentRole(role)
+        enrollment.role = _role(role)
         user = await get_or_raise(db_session, User, user_id, "user")
         record = _enrollment_record(enrollment, user)
         await db_session.commit()
@@ -198,7 +205,15 @@ async def list_enrollments(course_id: int) -> list[EnrollmentRecord]:
             .where(Enrollment.course_id == course_id)
             .order_by(User.email)
         )
-        return [_enrollment_record(enrollment, user) for enrollment, user in rows.tuples()]
+        return [_enrollment_record(enrollment, user) for enrollment, user in rows]
+
+
+def _role(value: EnrollmentRole | str) -> EnrollmentRole:
+    try:
+        return EnrollmentRole(value)
+    except ValueError:
+        choices = ", ".join(role.value for role in EnrollmentRole)
+        raise ValidationError(f"unknown role {value!r}; use one of {choices}") from None
 
 
 def _enrollment_record(enrollment: Enrollment, user: User) -> EnrollmentRecord:

@@ -171,7 +171,7 @@ async def _summaries(db_session: AsyncSession, workspace_id: int) -> list[Docume
         .where(Document.workspace_id == workspace_id)
         .order_by(Document.position)
     )
-    return [DocumentSummary(*row) for row in rows.tuples()]
+    return [DocumentSummary(*row) for row in rows]
 
 
 async def reorder_documents(workspace_id: int, ordered_ids: Sequence[int]) -> list[DocumentSummary]:

@@ -1,0 +1,145 @@
+"""Per-test isolation: transaction (rolled back), database (fresh clone), shared (commits)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.plugin.conftest import Project
+
+
+class TestTransactionIsolation:
+    def test_committed_rows_are_gone_in_the_next_test(self, project: Project) -> None:
+        """Code that commits through the sessionmaker still leaves nothing behind."""
+        project.pytester.makepyfile(
+            test_tx="""
+            from sqlalchemy import text
+
+            async def test_1_code_commits(pgsandbox_sessionmaker):
+                async with pgsandbox_sessionmaker() as session:
+                    await session.execute(text("INSERT INTO items (name) VALUES ('a')"))
+                    await session.commit()
+                async with pgsandbox_sessionmaker() as session:
+                    count = await session.scalar(text("SELECT count(*) FROM items"))
+                assert count == 1
+
+            async def test_2_next_test_starts_empty(pgsandbox_session):
+                assert await pgsandbox_session.scalar(text("SELECT count(*) FROM items")) == 0
+
+            def test_3_sync_session_also_rolls_back(pgsandbox_sync_session):
+                pgsandbox_sync_session.execute(text("INSERT INTO items (name) VALUES ('b')"))
+                pgsandbox_sync_session.commit()
+
+            def test_4_and_starts_empty(pgsandbox_sync_session):
+                assert pgsandbox_sync_session.scalar(text("SELECT count(*) FROM items")) == 0
+            """
+        )
+        project.run().assert_outcomes(passed=4)
+
+    def test_unique_violation_leaves_the_test_able_to_go_on(self, project: Project) -> None:
+        """A failed statement rolls back to its savepoint, not the whole test."""
+        project.pytester.makepyfile(
+            test_unique="""
+            import pytest
+            from sqlalchemy import text
+            from sqlalchemy.exc import IntegrityError
+
+            async def test_duplicate_then_continue(pgsandbox_sessionmaker):
+                async with pgsandbox_sessionmaker() as session:
+                    await session.execute(text("INSERT INTO items (name) VALUES ('x')"))
+                    await session.commit()
+                async with pgsandbox_sessionmaker() as session:
+                    with pytest.raises(IntegrityError):
+                        await session.execute(text("INSERT INTO items (name) VALUES ('x')"))
+                        await session.commit()
+                    await session.rollback()
+                async with pgsandbox_sessionmaker() as session:
+                    await session.execute(text("INSERT INTO items (name) VALUES ('y')"))
+                    await session.commit()
+                    names = (await session.execute(text("SELECT name FROM items ORDER BY 1")))
+                    assert [r[0] for r in names] == ["x", "y"]
+            """
+        )
+        project.run().assert_outcomes(passed=1)
+
+    def test_engine_is_refused_with_an_explanation(self, project: Project) -> None:
+        """An engine would leak commits past the rollback, so the fixture says what to use."""
+        project.pytester.makepyfile(
+            test_engine="""
+            async def test_wants_engine(pgsandbox_engine):
+                pass
+            """
+        )
+        result = project.run()
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(["*pgsandbox_engine is not available in 'transaction'*"])
+
+
+class TestDatabaseIsolation:
+    def test_each_test_gets_an_empty_clone_and_real_commits(self, project: Project) -> None:
+        """A ``database`` test sees the template's state; its commits are real, then gone."""
+        project.pytester.makepyfile(
+            test_db="""
+            import pytest
+            from sqlalchemy import text
+
+            pytestmark = pytest.mark.pgsandbox(isolation="database")
+
+            async def test_1_commit_with_engine(pgsandbox_engine, pgsandbox_url):
+                async with pgsandbox_engine.begin() as conn:
+                    await conn.execute(text("INSERT INTO items (name) VALUES ('a')"))
+                async with pgsandbox_engine.connect() as conn:
+                    assert await conn.scalar(text("SELECT count(*) FROM items")) == 1
+                assert "_t" in pgsandbox_url.rsplit("/", 1)[1]
+
+            async def test_2_fresh_clone(pgsandbox_engine):
+                async with pgsandbox_engine.connect() as conn:
+                    assert await conn.scalar(text("SELECT count(*) FROM items")) == 0
+            """
+        )
+        project.run("-n", "2").assert_outcomes(passed=2)
+
+
+class TestSharedIsolation:
+    def test_commits_are_seen_by_others_but_never_by_transaction_tests(
+        self, project: Project
+    ) -> None:
+        """Shared commits reach other connections and subprocesses, not worker databases."""
+        project.pytester.makepyfile(
+            test_shared="""
+            import subprocess, sys
+            import uuid
+            import pytest
+            from sqlalchemy import text
+
+            @pytest.mark.pgsandbox(isolation="shared")
+            async def test_1_shared_commit_is_visible(pgsandbox_sessionmaker, pgsandbox_url):
+                name = f"shared-{uuid.uuid4()}"
+                async with pgsandbox_sessionmaker() as session:
+                    await session.execute(text("INSERT INTO items (name) VALUES (:n)"), {"n": name})
+                    await session.commit()
+                async with pgsandbox_sessionmaker() as other:
+                    assert await other.scalar(
+                        text("SELECT count(*) FROM items WHERE name = :n"), {"n": name}
+                    ) == 1
+                sync_url = pgsandbox_url.replace("+asyncpg", "+psycopg")
+                script = (
+                    "import sys; from sqlalchemy import create_engine, text;"
+                    "e = create_engine(sys.argv[1]);"
+                    "c = e.connect();"
+                    "print(c.scalar(text('SELECT count(*) FROM items WHERE name = :n'),"
+                    " {'n': sys.argv[2]}))"
+                )
+                out = subprocess.run(
+                    [sys.executable, "-c", script, sync_url, name],
+                    capture_output=True, text=True, check=True,
+                ).stdout.strip()
+                assert out == "1"
+
+            async def test_2_transaction_test_does_not_see_shared_rows(pgsandbox_session):
+                assert await pgsandbox_session.scalar(text("SELECT count(*) FROM items")) == 0
+            """
+        )
+        # One worker, in file order: the transaction test runs after the shared one.
+        project.run("-n", "0").assert_outcomes(passed=2)
+        project.run("-n", "1").assert_outcomes(passed=2)

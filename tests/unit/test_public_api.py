@@ -1,0 +1,59 @@
+"""Every package's ``__all__`` names what it exports, and only that."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+PUBLIC_MODULES = [
+    "glossator",
+    "glossator.cli",
+    "glossator.db",
+    "glossator.db.models",
+    "glossator.errors",
+    "glossator.ranges",
+    "glossator.services",
+    "glossator.services.courses",
+    "glossator.services.documents",
+    "glossator.services.highlights",
+    "glossator.services.users",
+    "glossator.services.workspaces",
+    "glossator.settings",
+]
+
+
+class TestPublicApi:
+    @pytest.mark.parametrize("module_name", PUBLIC_MODULES)
+    def test_all_lists_existing_public_names(self, module_name: str) -> None:
+        """Each name in __all__ exists, is public, and is listed once."""
+        module = importlib.import_module(module_name)
+        exported = list(module.__all__)
+        assert len(exported) == len(set(exported))
+        for name in exported:
+            assert hasattr(module, name), f"{module_name}.{name}"
+            assert not name.startswith("_") or name == "__version__"
+
+    def test_services_package_exports_every_service_function(self) -> None:
+        """glossator.services re-exports the public names of each service module."""
+        services = importlib.import_module("glossator.services")
+        for module_name in PUBLIC_MODULES:
+            if module_name.startswith("glossator.services."):
+                module = importlib.import_module(module_name)
+                assert set(module.__all__) <= set(services.__all__), module_name
+
+    def test_alembic_ini_is_packaged_next_to_the_migrations(self) -> None:
+        """alembic_ini_path() points at a file whose script_location exists."""
+        import glossator.db
+
+        ini = glossator.db.alembic_ini_path()
+        assert ini.is_file()
+        assert (Path(ini).parent / "migrations" / "env.py").is_file()
+        assert "script_location = %(here)s/migrations" in ini.read_text()
+
+    def test_importing_connects_nothing(self) -> None:
+        """Importing glossator.db creates no engine."""
+        import glossator.db
+
+        assert glossator.db.get_connection_debug_info() == []
