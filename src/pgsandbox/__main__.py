@@ -20,7 +20,7 @@ from pgsandbox._cluster import Cluster
 from pgsandbox._controller import reap_leftovers
 from pgsandbox._errors import PgsandboxError
 from pgsandbox._server import resolve_server
-from pgsandbox._template import SchemaSource, ensure_template
+from pgsandbox._template import SchemaSource, ensure_template, reap_unused_templates
 
 __all__ = ["main"]
 
@@ -91,9 +91,14 @@ def _reap(args: argparse.Namespace) -> int:
     )
     try:
         dropped = reap_leftovers(admin)
+        if args.templates:
+            dropped += reap_unused_templates(admin)
     finally:
         admin.close()
-    print(f"pgsandbox: dropped {len(dropped)} leftover database(s) of finished or crashed runs")
+    print(
+        f"pgsandbox: dropped {len(dropped)} leftover database(s) of finished or crashed runs"
+        + (" and unused templates" if args.templates else "")
+    )
     for name in dropped:
         print(f"  {name}")
     return 0

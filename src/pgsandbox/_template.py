@@ -41,6 +41,7 @@ __all__ = [
     "ensure_template",
     "fingerprint",
     "load_callable",
+    "reap_unused_templates",
 ]
 
 #: Bump when the way templates are built changes, so old templates are not reused.
@@ -224,6 +225,22 @@ def reap_old_templates(admin: AdminConnection, source: SchemaSource, *, keep: st
     project = source.project_key()
     for db in admin.owned_databases():
         if db.kind != "template" or db.name == keep or db.meta.get("project") != project:
+            continue
+        use_key = advisory_key(f"use:{db.name}")
+        if admin.try_lock(use_key):
+            try:
+                admin.drop(db.name)
+                dropped.append(db.name)
+            finally:
+                admin.unlock(use_key)
+    return dropped
+
+
+def reap_unused_templates(admin: AdminConnection) -> list[str]:
+    """Drop every pgsandbox template, of any project, that no running run holds."""
+    dropped = []
+    for db in admin.owned_databases():
+        if db.kind != "template":
             continue
         use_key = advisory_key(f"use:{db.name}")
         if admin.try_lock(use_key):
