@@ -51,6 +51,18 @@ def lint(session: nox.Session) -> None:
     _sync(session, "lint")
     session.run("ruff", "check", *SOURCES)
     session.run("ruff", "format", "--check", *SOURCES)
+    _audit(session)
+
+
+def _audit(session: nox.Session) -> None:
+    session.run("python", "-m", "pgsandbox", "audit", "tests")
+
+
+@nox.session
+def audit(session: nox.Session) -> None:
+    """Statically check tests/ for habits that make parallel database tests lie."""
+    _sync(session, "lint")
+    _audit(session)
 
 
 @nox.session
@@ -95,4 +107,29 @@ def integration(session: nox.Session) -> None:
         *_xdist_args(session),
         *session.posargs,
         env=env,
+    )
+
+
+@nox.session(name="verify", requires=["db-prep"])
+def verify(session: nox.Session) -> None:
+    """Prove the database tests spread across workers (default -n 4); write .reports/."""
+    _verify(session)
+
+
+@nox.session(name="verify-distribution", requires=["db-prep"])
+def verify_distribution(session: nox.Session) -> None:
+    """Alias of `verify`."""
+    _verify(session)
+
+
+def _verify(session: nox.Session) -> None:
+    _sync(session, "test")
+    workers = [] if "-n" in " ".join(session.posargs) else ["-n", "4"]
+    session.run(
+        "pytest",
+        "tests/integration",
+        *workers,
+        "--pgsandbox-report=.reports/distribution.json",
+        "--pgsandbox-verify",
+        *session.posargs,
     )

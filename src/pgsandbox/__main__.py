@@ -16,6 +16,7 @@ import tomllib
 from pathlib import Path
 
 from pgsandbox._admin import AdminConnection, connect
+from pgsandbox._audit import audit_paths
 from pgsandbox._cluster import Cluster
 from pgsandbox._controller import reap_leftovers
 from pgsandbox._errors import PgsandboxError
@@ -104,6 +105,23 @@ def _reap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"pgsandbox audit: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    findings = audit_paths(paths)
+    for finding in findings:
+        print(finding.describe())
+    checked = ", ".join(str(p) for p in paths)
+    if findings:
+        print(f"pgsandbox audit: {len(findings)} finding(s) in {checked}")
+        return 1
+    print(f"pgsandbox audit: no findings in {checked}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``python -m pgsandbox`` command line."""
     parser = argparse.ArgumentParser(prog="python -m pgsandbox", description=__doc__)
@@ -116,9 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     prep.set_defaults(func=_prep)
     sub.add_parser("stop", help="stop the ephemeral cluster").set_defaults(func=_stop)
     sub.add_parser("status", help="list pgsandbox's databases").set_defaults(func=_status)
-    sub.add_parser("reap", help="drop databases of runs that are no longer alive").set_defaults(
-        func=_reap
+    reap = sub.add_parser("reap", help="drop databases of runs that are no longer alive")
+    reap.add_argument(
+        "--templates",
+        action="store_true",
+        help="also drop every template cache no running run is using",
     )
+    reap.set_defaults(func=_reap)
+    audit = sub.add_parser("audit", help="static check of a test suite for parallel pitfalls")
+    audit.add_argument("paths", nargs="*", default=["tests"], help="files or folders")
+    audit.set_defaults(func=_audit)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -80,6 +80,7 @@ class RunController:
     timings: dict[str, float] = field(default_factory=dict)
     _admin: AdminConnection | None = None
     _workers: dict[str, str] = field(default_factory=dict)
+    worker_ids: list[str] = field(default_factory=list)
     _shared: str | None = None
 
     @property
@@ -129,6 +130,7 @@ class RunController:
         name = worker_database_name(self.run_id, worker_id)
         self.timings[f"clone_{worker_id}"] = self._clone(name, "worker", worker=worker_id)
         self._workers[worker_id] = name
+        self.worker_ids.append(worker_id)
         return Assignment(
             run_id=self.run_id,
             worker_id=worker_id,

@@ -11,6 +11,8 @@ from sqlalchemy import create_engine
 from pgsandbox._distribution import DistributionRecorder
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy.engine import URL, Engine
 
     from pgsandbox._controller import RunController
@@ -30,6 +32,9 @@ class ProcessState:
     header: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     recorder: DistributionRecorder = field(default_factory=DistributionRecorder)
+    report: dict[str, Any] | None = None
+    report_page: Path | None = None
+    verdict: list[str] | None = None
     _sync_engines: dict[str, Engine] = field(default_factory=dict)
 
     def sync_engine(self, url: URL, options: dict[str, Any]) -> Engine:

@@ -19,6 +19,7 @@ from pgsandbox._distribution import DB_PROPERTY, DistributionRecorder
 from pgsandbox._errors import ConfigurationError, MigrationFailed, PgsandboxError
 from pgsandbox._fixtures import PUBLIC_FIXTURES, isolation_of
 from pgsandbox._loops import loop_scope_conflicts
+from pgsandbox._report import build_report, table_lines, verify, write_report
 from pgsandbox._settings import SandboxSettings
 from pgsandbox._state import STATE, ProcessState
 from pgsandbox._worker import WorkerDatabases
@@ -194,6 +195,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     canaries = controller.finish()
     dead = [c for c in canaries if not c.survived]
+    settings = state.settings
+    if settings.report is not None or settings.verify:
+        report = build_report(
+            state.recorder, canaries, run_id=controller.run_id, workers=controller.worker_ids
+        )
+        state.report = report
+        if settings.report is not None:
+            state.report_page = write_report(report, settings.report)
+        if settings.verify:
+            state.verdict = verify(report)
+            if state.verdict and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if dead:
         state.problems.extend(
             f"{CANARY_MESSAGE}: {c.database} ({c.detail}). Something rebuilt or truncated a "
@@ -213,7 +226,25 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     controller = state.controller
     for problem in state.problems:
         terminalreporter.write_line(f"pgsandbox: {problem}", red=True, bold=True)
-    if state.recorder.records:
+    if state.report is not None:
+        for line in table_lines(state.report):
+            terminalreporter.write_line(f"pgsandbox: {line}")
+        if state.report_page is not None:
+            terminalreporter.write_line(
+                f"pgsandbox: report written to {state.settings.report} and {state.report_page}"
+            )
+    if state.verdict is not None:
+        if state.verdict:
+            terminalreporter.write_line("pgsandbox verify: FAILED", red=True, bold=True)
+            for problem in state.verdict:
+                terminalreporter.write_line(f"pgsandbox verify: - {problem}", red=True)
+        else:
+            terminalreporter.write_line(
+                "pgsandbox verify: PASSED: database tests spread across the workers, no "
+                "event-loop errors, every canary survived",
+                green=True,
+            )
+    if state.recorder.records and state.report is None:
         terminalreporter.write_line(f"pgsandbox: {state.recorder.summary_line()}")
     kept = controller.kept_databases()
     if kept:

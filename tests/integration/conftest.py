@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+import pytest_asyncio
 
 import glossator.db
 from glossator import services
@@ -29,19 +30,19 @@ def _glossator_uses_sandbox(
         yield
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def student() -> services.UserRecord:
     """A user who will be enrolled as a student in ``course``."""
     return await services.find_or_create_user("student@example.org", "Stu Dent")
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def tutor() -> services.UserRecord:
     """A user who will be enrolled as a tutor in ``course``."""
     return await services.find_or_create_user("tutor@example.org", "Tu Tor")
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def course(student: services.UserRecord, tutor: services.UserRecord) -> services.CourseRecord:
     """A course with ``student`` enrolled as student and ``tutor`` as tutor."""
     created = await services.create_course("HIST-101", "Reading Primary Sources")
@@ -50,7 +51,7 @@ async def course(student: services.UserRecord, tutor: services.UserRecord) -> se
     return created
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def workspace(
     student: services.UserRecord, course: services.CourseRecord
 ) -> services.WorkspaceRecord:
@@ -58,7 +59,7 @@ async def workspace(
     return await services.create_workspace(student.id, "Essay drafts", course_id=course.id)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def document(workspace: services.WorkspaceRecord) -> services.DocumentRecord:
     """A document in ``workspace`` with a one-sentence plain text."""
     text = "The quick brown fox jumps over the lazy dog."

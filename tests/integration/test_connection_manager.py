@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import pytest_asyncio
 from sqlalchemy import text
 
 from glossator.db import ConnectionManager
 from glossator.settings import Settings
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def manager(pgsandbox_url: str) -> ConnectionManager:
     """A manager of its own (not glossator.db's, which the sandbox overrides)."""
     return ConnectionManager(
