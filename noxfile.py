@@ -95,6 +95,13 @@ def unit(session: nox.Session) -> None:
     )
 
 
+@nox.session(name="regen-fixtures")
+def regen_fixtures(session: nox.Session) -> None:
+    """Rebuild fixtures/generated with LibreOffice; `-- --check` only checks (no LibreOffice)."""
+    _sync(session, "test")
+    session.run("python", "-m", "glossator.importers._regen", *session.posargs)
+
+
 @nox.session(requires=["db-prep"])
 def integration(session: nox.Session) -> None:
     """Run the database tests (glossator's and pgsandbox's own) in parallel."""

@@ -1,7 +1,8 @@
 """The ``glossator`` command line.
 
 ``glossator db upgrade [REV]``, ``db downgrade REV``, ``db current`` and ``db check``
-run alembic on the packaged migrations against ``GLOSSATOR_DATABASE_URL``.
+run alembic on the packaged migrations against ``GLOSSATOR_DATABASE_URL``;
+``glossator worker`` runs the export worker (see :mod:`glossator.export.worker_cli`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,16 @@ def _build_parser() -> argparse.ArgumentParser:
     db_commands.add_parser(
         "check", help="compare the models with the migrated database; exit 1 on differences"
     )
+
+    from glossator.export.worker_cli import add_worker_arguments
+
+    add_worker_arguments(
+        commands.add_parser(
+            "worker",
+            help="run the export worker (PDFs from the job queue) until SIGTERM",
+            description="Take export jobs from the PostgreSQL queue and compile them to PDF.",
+        )
+    )
     return parser
 
 
@@ -92,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"glossator: {error}", file=sys.stderr)
         return EXIT_ERROR
+    if args.command == "worker":
+        from glossator.export.worker_cli import run_worker_command
+
+        return run_worker_command(args, settings)
     return _run_db_command(args, settings)
 
 

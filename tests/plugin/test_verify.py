@@ -104,8 +104,10 @@ class TestVerifyFailures:
         assert result.ret == 1
         result.stdout.fnmatch_lines(
             [
-                "*1 event-loop error(s): test_loop.py::test_loop_trouble: attached to a "
-                "different loop*"
+                (
+                    "*1 event-loop error(s): test_loop.py::test_loop_trouble: attached to a "
+                    "different loop*"
+                )
             ]
         )
 

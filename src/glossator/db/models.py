@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -219,9 +220,12 @@ class Highlight(Base):
 class ExportJob(Base):
     """A request to render a document to PDF, taken by the export worker from this queue.
 
-    A worker claims a job by setting ``status`` to running and ``lease_until`` to a
-    deadline; a job whose lease ran out is claimed again until ``attempts`` reaches
-    ``max_attempts``.
+    A worker claims a queued job of its ``queue`` whose ``run_after`` has come by setting
+    ``status`` to running, counting an attempt, and setting ``lease_until`` to a deadline
+    it keeps extending while it works; a job whose lease ran out (its worker died) is
+    claimed again until ``attempts`` reaches ``max_attempts``. ``attempts`` doubles as the
+    fencing token: a worker may finish a job only while the attempt it claimed is current
+    (see :mod:`glossator.export.queue`).
     """
 
     __tablename__ = "export_jobs"
@@ -232,6 +236,13 @@ class ExportJob(Base):
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
         Index(None, "status", "created_at"),
+        # The claim query's index: only the jobs a worker may still take, in queue order.
+        Index(
+            "ix_export_jobs_claimable",
+            "queue",
+            "id",
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -247,6 +258,14 @@ class ExportJob(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     max_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    queue: Mapped[str] = mapped_column(String(64), server_default="default")
+    # Not claimed before this time: the back-off between a failed attempt and the next.
+    run_after: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[bytes | None] = mapped_column(LargeBinary)
     result_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -26,6 +26,13 @@ from glossator.services.documents import (
     list_documents,
     reorder_documents,
 )
+from glossator.services.exports import (
+    ExportRecord,
+    cancel_export,
+    get_export,
+    get_export_pdf,
+    request_export,
+)
 from glossator.services.highlights import (
     HighlightRecord,
     add_highlight,
@@ -47,12 +54,14 @@ __all__ = [
     "DocumentRecord",
     "DocumentSummary",
     "EnrollmentRecord",
+    "ExportRecord",
     "HighlightRecord",
     "UserRecord",
     "WorkspaceRecord",
     "add_document",
     "add_highlight",
     "archive_course",
+    "cancel_export",
     "change_role",
     "create_course",
     "create_workspace",
@@ -63,6 +72,8 @@ __all__ = [
     "find_or_create_user",
     "get_course",
     "get_document",
+    "get_export",
+    "get_export_pdf",
     "get_user",
     "get_workspace",
     "list_documents",
@@ -71,5 +82,6 @@ __all__ = [
     "list_workspaces_for_user",
     "normalise_email",
     "reorder_documents",
+    "request_export",
     "user_can_access_workspace",
 ]
