@@ -1,0 +1,188 @@
+"""RTF conversion with real processes: LibreOffice itself, and stand-ins that misbehave.
+
+No database here: this module replaces the folder's autouse sandbox fixture with a no-op,
+so it requests none of pgsandbox's fixtures.
+
+Tests that need LibreOffice skip when ``soffice`` is missing; under ``CI=true`` with
+``GLOSSATOR_REQUIRE_LIBREOFFICE=1`` they fail instead (see docs/importers.md). The
+stand-in tests (timeouts, crashes, cancellation) need only ``/bin/sh``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from glossator.importers import (
+    ConversionTimedOut,
+    ImportFailed,
+    RtfOptions,
+    TruncatedRtf,
+    convert_rtf_to_html,
+    import_rtf,
+)
+from glossator.importers.rtf import INSTALL_HINT
+from tests._tools import require_tool
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+RTF_SOURCES = FIXTURES / "sources" / "rtf"
+
+
+@pytest.fixture(autouse=True)
+def _glossator_uses_sandbox() -> None:
+    """Override the folder's database fixture: these tests use no database."""
+
+
+@pytest.fixture
+def soffice() -> str:
+    """LibreOffice's soffice, or a skip (a failure in CI with the opt-in flag)."""
+    return require_tool(
+        "soffice", install_hint=INSTALL_HINT, ci_env_flag="GLOSSATOR_REQUIRE_LIBREOFFICE"
+    )
+
+
+def _fake_soffice(tmp_path: Path, body: str) -> str:
+    """A shell script standing in for soffice; it records its own and its child's pid."""
+    script = tmp_path / "fake-soffice"
+    script.write_text(f"#!/bin/sh\necho $$ > '{tmp_path}/parent.pid'\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def _wait_for(condition: Callable[[], bool], what: str, *, within: float = 10.0) -> None:
+    """Poll ``condition()`` until true; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def _dead(pid: int) -> Callable[[], bool]:
+    """A condition for :func:`_wait_for`: process ``pid`` has ended."""
+
+    def ended() -> bool:
+        return not _alive(pid)
+
+    return ended
+
+
+def _read_pids(tmp_path: Path) -> list[int]:
+    return [int((tmp_path / name).read_text()) for name in ("parent.pid", "child.pid")]
+
+
+class TestWithLibreOffice:
+    async def test_converts_a_real_rtf(self, soffice: str) -> None:
+        """A table RTF becomes sanitised HTML with its cells, and plain text."""
+        document = await import_rtf(
+            (RTF_SOURCES / "tables.rtf").read_bytes(), RtfOptions(soffice=soffice)
+        )
+        assert "<table>" in document.html
+        assert '<td colspan="2">' in document.html
+        assert "Agnes Miller\n3 March 1871\nSaw the cart leave at dawn." in document.plain_text
+        assert "<style" not in document.html
+
+    async def test_output_has_no_volatile_metadata(self, soffice: str) -> None:
+        """The raw HTML has no generator/created/changed meta, so it is reproducible."""
+        html = await convert_rtf_to_html(
+            (RTF_SOURCES / "headings.rtf").read_bytes(), RtfOptions(soffice=soffice)
+        )
+        assert "<title>Reading Primary Sources</title>" in html
+        for name in ("generator", "created", "changed"):
+            assert f'<meta name="{name}"' not in html
+
+    async def test_ten_concurrent_conversions_all_succeed(self, soffice: str) -> None:
+        """Ten conversions at once (private profiles) each return their own document."""
+        sources = sorted(RTF_SOURCES.glob("*.rtf"))
+        assert len(sources) >= 8
+        jobs = [sources[index % len(sources)] for index in range(10)]
+        options = RtfOptions(soffice=soffice, timeout=180)
+        documents = await asyncio.gather(*(import_rtf(p.read_bytes(), options) for p in jobs))
+        expected = {
+            "cjk.rtf": "学而时习之",
+            "footnotes.rtf": "The seal survives only as a fragment",
+            "headings.rtf": "Questions of Provenance",
+            "hostile_content.rtf": "dangerous link",
+            "nested_lists.rtf": "Check the seal description",
+            "rtl.rtf": "בראשית",
+            "special_characters.rtf": "Straße",
+            "tables.rtf": "Agnes Miller",
+        }
+        for path, document in zip(jobs, documents, strict=True):
+            assert expected[path.name] in document.plain_text, path.name
+
+    async def test_truncated_rtf_never_reaches_libreoffice(self, soffice: str) -> None:
+        """A half file is refused up front with a clear error, even with soffice present."""
+        data = (RTF_SOURCES / "headings.rtf").read_bytes()
+        with pytest.raises(TruncatedRtf):
+            await convert_rtf_to_html(data[:300], RtfOptions(soffice=soffice))
+
+
+class TestMisbehavingConverter:
+    async def test_timeout_kills_the_whole_process_group(self, tmp_path: Path) -> None:
+        """On timeout the converter and its child are killed, not just the parent."""
+        fake = _fake_soffice(tmp_path, f"sleep 60 &\necho $! > '{tmp_path}/child.pid'\nwait")
+        started = time.monotonic()
+        with pytest.raises(ConversionTimedOut, match=r"longer than 0\.5 s"):
+            await convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=0.5))
+        assert time.monotonic() - started < 10
+        for pid in _read_pids(tmp_path):
+            await _wait_for(_dead(pid), f"process {pid} to die")
+
+    async def test_cancellation_kills_the_whole_process_group(self, tmp_path: Path) -> None:
+        """Cancelling the task (a client went away) kills the converter's group too."""
+        fake = _fake_soffice(tmp_path, f"sleep 60 &\necho $! > '{tmp_path}/child.pid'\nwait")
+        task = asyncio.create_task(
+            convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=60))
+        )
+        await _wait_for((tmp_path / "child.pid").is_file, "the fake to start")
+        pids = _read_pids(tmp_path)
+        assert all(_alive(pid) for pid in pids)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for pid in pids:
+            await _wait_for(_dead(pid), f"process {pid} to die")
+
+    async def test_crash_is_an_import_failure_with_its_message(self, tmp_path: Path) -> None:
+        """A non-zero exit is an ImportFailed quoting what the converter said."""
+        fake = _fake_soffice(tmp_path, "echo 'Error: source file could not be loaded' >&2\nexit 3")
+        with pytest.raises(ImportFailed, match=r"status 3 .*could not be loaded"):
+            await convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake))
+
+    async def test_no_output_file_is_an_import_failure(self, tmp_path: Path) -> None:
+        """LibreOffice sometimes exits 0 without writing anything; that is a failure too."""
+        fake = _fake_soffice(tmp_path, "echo 'Error: no export filter' >&2\nexit 0")
+        with pytest.raises(ImportFailed, match=r"could not convert .*no export filter"):
+            await convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake))
+
+    async def test_converter_runs_in_utc_with_a_fixed_locale(self, tmp_path: Path) -> None:
+        """The converter sees TZ=UTC, LC_ALL=C.UTF-8 and a private HOME and profile."""
+        fake = _fake_soffice(
+            tmp_path,
+            'out=$(echo "$@" | sed "s/.*--outdir \\([^ ]*\\) .*/\\1/")\n'
+            'mkdir -p "$out"\n'
+            'printf "<p>%s|%s|%s|%s</p>" "$TZ" "$LC_ALL" "$HOME" "$1" > "$out/document.html"',
+        )
+        html = await convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake))
+        tz, locale, home, profile = html.removeprefix("<p>").removesuffix("</p>").split("|")
+        assert (tz, locale) == ("UTC", "C.UTF-8")
+        assert home != os.environ.get("HOME")
+        assert profile == f"-env:UserInstallation=file://{home}/profile"
