@@ -8,16 +8,37 @@ it. The sync dispatcher ``_pgsandbox_sandbox`` picks the scope the test runs in.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
+import pytest
 import pytest_asyncio
 
-from pgsandbox._sandbox import AsyncSandbox, EngineCache, TestTarget, open_async_sandbox
+from pgsandbox._sandbox import (
+    AsyncSandbox,
+    EngineCache,
+    LeakedConnection,
+    TestTarget,
+    open_async_sandbox,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 __all__: list[str] = []
+
+
+@contextlib.asynccontextmanager
+async def _failing_on_leaks() -> AsyncIterator[None]:
+    """Turn a leak found at teardown into a clean test failure (no pgsandbox traceback)."""
+    problem = ""
+    try:
+        yield
+    except LeakedConnection as exc:
+        problem = str(exc)
+    if problem:
+        # Raised from None: the leak report stands alone, without pgsandbox's internals.
+        raise pytest.fail.Exception(problem, pytrace=False) from None
 
 
 @pytest_asyncio.fixture(scope="function", loop_scope="function")
@@ -59,7 +80,10 @@ async def _pgsandbox_engines_session() -> AsyncIterator[EngineCache]:
 async def _pgsandbox_sandbox_function(
     _pgsandbox_target: TestTarget, _pgsandbox_engines_function: EngineCache
 ) -> AsyncIterator[AsyncSandbox]:
-    async with open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_function) as box:
+    async with (
+        _failing_on_leaks(),
+        open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_function) as box,
+    ):
         yield box
 
 
@@ -67,7 +91,10 @@ async def _pgsandbox_sandbox_function(
 async def _pgsandbox_sandbox_class(
     _pgsandbox_target: TestTarget, _pgsandbox_engines_class: EngineCache
 ) -> AsyncIterator[AsyncSandbox]:
-    async with open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_class) as box:
+    async with (
+        _failing_on_leaks(),
+        open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_class) as box,
+    ):
         yield box
 
 
@@ -75,7 +102,10 @@ async def _pgsandbox_sandbox_class(
 async def _pgsandbox_sandbox_module(
     _pgsandbox_target: TestTarget, _pgsandbox_engines_module: EngineCache
 ) -> AsyncIterator[AsyncSandbox]:
-    async with open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_module) as box:
+    async with (
+        _failing_on_leaks(),
+        open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_module) as box,
+    ):
         yield box
 
 
@@ -83,7 +113,10 @@ async def _pgsandbox_sandbox_module(
 async def _pgsandbox_sandbox_package(
     _pgsandbox_target: TestTarget, _pgsandbox_engines_package: EngineCache
 ) -> AsyncIterator[AsyncSandbox]:
-    async with open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_package) as box:
+    async with (
+        _failing_on_leaks(),
+        open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_package) as box,
+    ):
         yield box
 
 
@@ -91,5 +124,8 @@ async def _pgsandbox_sandbox_package(
 async def _pgsandbox_sandbox_session(
     _pgsandbox_target: TestTarget, _pgsandbox_engines_session: EngineCache
 ) -> AsyncIterator[AsyncSandbox]:
-    async with open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_session) as box:
+    async with (
+        _failing_on_leaks(),
+        open_async_sandbox(_pgsandbox_target, _pgsandbox_engines_session) as box,
+    ):
         yield box

@@ -81,6 +81,7 @@ class RunController:
     _admin: AdminConnection | None = None
     _workers: dict[str, str] = field(default_factory=dict)
     worker_ids: list[str] = field(default_factory=list)
+    leftover_sessions: list[tuple[Any, ...]] = field(default_factory=list)
     _shared: str | None = None
 
     @property
@@ -155,6 +156,7 @@ class RunController:
         try:
             for worker_id in list(self._workers):
                 self.release_worker(worker_id)
+            self.leftover_sessions = list(self.admin.iter_sessions(f"pgsandbox/{self.run_id}/"))
             if self._shared is not None:
                 self._check_and_drop(self._shared)
                 self._shared = None

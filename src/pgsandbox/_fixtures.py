@@ -9,6 +9,7 @@ created, used and disposed in the same loop, whatever loop scopes a project uses
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,6 +20,7 @@ from sqlalchemy.pool import NullPool
 from pgsandbox._loops import test_loop_scope
 from pgsandbox._sandbox import (
     AsyncSandbox,
+    LeakedConnection,
     TestTarget,
     open_sync_session,
 )
@@ -83,7 +85,7 @@ def _pgsandbox_target(request: pytest.FixtureRequest) -> Iterator[TestTarget]:
             pytrace=False,
         )
     isolation = isolation_of(request.node, state.settings.isolation)
-    app_name = f"pgsandbox/{worker.run_id}/{worker.worker_id}/{request.node.name}"
+    tracker = state.tracker()
     if isolation == "database":
         name = worker.clone_for_test()
     elif isolation == "shared":
@@ -95,7 +97,9 @@ def _pgsandbox_target(request: pytest.FixtureRequest) -> Iterator[TestTarget]:
         database=name,
         url=worker.url(name),
         sync_url=worker.url(name, SYNC_DRIVER),
-        application_name=app_name,
+        application_name=tracker.application_name(),
+        nodeid=request.node.nodeid,
+        tracker=tracker,
     )
     try:
         yield target
@@ -191,12 +195,25 @@ def pgsandbox_sync_session(
     }
     if _pgsandbox_target.isolation == "database":
         engine = create_engine(_pgsandbox_target.sync_url, poolclass=NullPool, **options)
+        _pgsandbox_target.tracker.instrument(engine, f"sync-clone:{_pgsandbox_target.database}")
         try:
-            with open_sync_session(_pgsandbox_target, engine) as session:
+            with _failing_on_leaks(), open_sync_session(_pgsandbox_target, engine) as session:
                 yield session
         finally:
             engine.dispose()
         return
     engine = state.sync_engine(_pgsandbox_target.sync_url, options)
-    with open_sync_session(_pgsandbox_target, engine) as session:
+    with _failing_on_leaks(), open_sync_session(_pgsandbox_target, engine) as session:
         yield session
+
+
+@contextlib.contextmanager
+def _failing_on_leaks() -> Iterator[None]:
+    problem = ""
+    try:
+        yield
+    except LeakedConnection as exc:
+        problem = str(exc)
+    if problem:
+        # Raised from None: the leak report stands alone, without pgsandbox's internals.
+        raise pytest.fail.Exception(problem, pytrace=False) from None

@@ -92,6 +92,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("pgsandbox_keep", "keep the run's databases", type="bool", default=False)
     parser.addini("pgsandbox_debug", "write per-worker connection logs", type="bool", default=False)
+    parser.addini(
+        "pgsandbox_debug_loggers",
+        "with --pgsandbox-debug, also write these loggers' records to the debug logs "
+        "(for example the application's connection manager)",
+        type="linelist",
+        default=[],
+    )
     parser.addini("pgsandbox_report", "path of the JSON distribution report", default="")
     parser.addini(
         "pgsandbox_verify", "verify the distribution at the end", type="bool", default=False

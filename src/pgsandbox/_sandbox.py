@@ -23,15 +23,25 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from sqlalchemy.engine import URL, Engine
+    from sqlalchemy.orm import Session
 
-__all__ = ["AsyncSandbox", "EngineCache", "TestTarget", "open_async_sandbox", "open_sync_session"]
+    from pgsandbox._diagnostics import ConnectionTracker
+
+__all__ = [
+    "AsyncSandbox",
+    "EngineCache",
+    "LeakedConnection",
+    "TestTarget",
+    "open_async_sandbox",
+    "open_sync_session",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,8 @@ class TestTarget:
     url: URL  # asyncpg form
     sync_url: URL  # psycopg form
     application_name: str
+    nodeid: str
+    tracker: ConnectionTracker
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,11 @@ class AsyncSandbox:
     connection: AsyncConnection
     sessionmaker: async_sessionmaker[AsyncSession]
     session: AsyncSession
+
+
+#: Pool of each pgsandbox engine (one per database and event loop in a worker).
+POOL_SIZE = 2
+MAX_OVERFLOW = 8
 
 
 def _engine_options(application_name: str) -> dict[str, object]:
@@ -68,14 +85,18 @@ class EngineCache:
         """Start empty; engines are created on first use."""
         self._engines: dict[str, AsyncEngine] = {}
 
-    def get(self, url: URL, application_name: str) -> AsyncEngine:
-        """Return the loop's engine for ``url``, creating it on first use."""
-        key = url.render_as_string(hide_password=False)
+    def get(self, target: TestTarget) -> AsyncEngine:
+        """Return the loop's engine for the target's database, creating it on first use."""
+        key = target.url.render_as_string(hide_password=False)
         engine = self._engines.get(key)
         if engine is None:
             engine = create_async_engine(
-                url, pool_size=2, max_overflow=8, **_engine_options(application_name)
+                target.url,
+                pool_size=POOL_SIZE,
+                max_overflow=MAX_OVERFLOW,
+                **_engine_options(target.application_name),
             )
+            target.tracker.instrument(engine.sync_engine, f"pooled:{target.database}")
             self._engines[key] = engine
         return engine
 
@@ -90,36 +111,56 @@ class EngineCache:
 async def open_async_sandbox(
     target: TestTarget, engines: EngineCache
 ) -> AsyncIterator[AsyncSandbox]:
-    """Open the test's connection, sessionmaker and session; undo everything afterwards."""
+    """Open the test's connection, sessionmaker and session; undo everything afterwards.
+
+    Raises:
+        LeakedConnection: at teardown, the test left a connection checked out or a
+            session transaction open (the message says where it was taken).
+    """
+    session_class = target.tracker.session_class()
     if target.isolation == "database":
         engine = create_async_engine(
             target.url, poolclass=NullPool, **_engine_options(target.application_name)
         )
+        target.tracker.instrument(engine.sync_engine, f"clone:{target.database}")
         try:
             async with engine.connect() as connection:
-                maker = async_sessionmaker(engine, expire_on_commit=False)
+                maker = async_sessionmaker(
+                    engine, expire_on_commit=False, sync_session_class=session_class
+                )
                 async with _session(maker) as session:
                     yield AsyncSandbox(engine, connection, maker, session)
+            _raise_leaks(target)
         finally:
             await engine.dispose()
         return
-    engine = engines.get(target.url, target.application_name)
-    async with engine.connect() as connection:
-        if target.isolation == "shared":
-            maker = async_sessionmaker(engine, expire_on_commit=False)
-            async with _session(maker) as session:
-                yield AsyncSandbox(engine, connection, maker, session)
-            return
-        outer = await connection.begin()
-        try:
+    engine = engines.get(target)
+    if target.isolation == "shared":
+        async with engine.connect() as connection:
             maker = async_sessionmaker(
-                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+                engine, expire_on_commit=False, sync_session_class=session_class
             )
             async with _session(maker) as session:
                 yield AsyncSandbox(engine, connection, maker, session)
+        _raise_leaks(target)
+        return
+    problems: list[str] = []
+    async with engine.connect() as connection:
+        outer = await connection.begin()
+        try:
+            maker = async_sessionmaker(
+                bind=connection,
+                join_transaction_mode="create_savepoint",
+                expire_on_commit=False,
+                sync_session_class=session_class,
+            )
+            async with _session(maker) as session:
+                yield AsyncSandbox(engine, connection, maker, session)
+            problems = target.tracker.open_transactions(target.nodeid)
         finally:
             if outer.is_active:
                 await outer.rollback()
+    _raise_leaks(target, problems)
 
 
 @contextlib.asynccontextmanager
@@ -131,21 +172,43 @@ async def _session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[Asy
         await session.close()
 
 
+class LeakedConnection(Exception):
+    """A test ended with a connection checked out or a transaction open."""
+
+
+def _raise_leaks(target: TestTarget, problems: list[str] | None = None) -> None:
+    found = list(problems or [])
+    found += [p for p in target.tracker.open_transactions(target.nodeid) if p not in found]
+    found += target.tracker.outstanding(target.nodeid)
+    if found:
+        listed = "\n  ".join(found)
+        msg = (
+            f"pgsandbox: {target.nodeid} ended with {len(found)} connection(s) or "
+            f"transaction(s) still open:\n  {listed}\n"
+            "  Close every connection and session the test opens (async with ...), or "
+            "await the task that uses it, before the test ends."
+        )
+        raise LeakedConnection(msg)
+
+
 @contextlib.contextmanager
 def open_sync_session(target: TestTarget, engine: Engine) -> Iterator[Session]:
     """Open a sync (psycopg) session for a sync test, isolated like the async ones."""
+    session_class = target.tracker.session_class()
     if target.isolation != "transaction":
-        maker = sessionmaker(engine, expire_on_commit=False)
+        maker = sessionmaker(engine, expire_on_commit=False, class_=session_class)
         with maker() as session:
             yield session
+        _raise_leaks(target)
         return
     with engine.connect() as connection:
         outer = connection.begin()
         try:
-            with Session(
+            with session_class(
                 bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
             ) as session:
                 yield session
         finally:
             if outer.is_active:
                 outer.rollback()
+    _raise_leaks(target)

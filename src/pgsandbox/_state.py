@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import create_engine
 
+from pgsandbox._diagnostics import ConnectionTracker
 from pgsandbox._distribution import DistributionRecorder
 
 if TYPE_CHECKING:
@@ -36,6 +38,8 @@ class ProcessState:
     report_page: Path | None = None
     verdict: list[str] | None = None
     _sync_engines: dict[str, Engine] = field(default_factory=dict)
+    _tracker: ConnectionTracker | None = None
+    debug_handler: logging.Handler | None = None
 
     def sync_engine(self, url: URL, options: dict[str, Any]) -> Engine:
         """A pooled sync engine for ``url``, shared by the process's sync tests."""
@@ -43,8 +47,17 @@ class ProcessState:
         engine = self._sync_engines.get(key)
         if engine is None:
             engine = create_engine(url, pool_size=1, max_overflow=4, **options)
+            self.tracker().instrument(engine, f"sync:{url.database}")
             self._sync_engines[key] = engine
         return engine
+
+    def tracker(self) -> ConnectionTracker:
+        """This process's connection tracker (created with the worker's databases)."""
+        if self._tracker is None:
+            run_id = self.worker.run_id if self.worker is not None else "-"
+            worker_id = self.worker.worker_id if self.worker is not None else "-"
+            self._tracker = ConnectionTracker(run_id, worker_id, debug=self.settings.debug)
+        return self._tracker
 
     def close_worker(self) -> None:
         """Dispose the sync engines and close the worker's maintenance connection."""
@@ -53,6 +66,11 @@ class ProcessState:
         self._sync_engines.clear()
         if self.worker is not None:
             self.worker.close()
+        if self.debug_handler is not None:
+            for name in list(logging.Logger.manager.loggerDict):
+                logging.getLogger(name).removeHandler(self.debug_handler)
+            self.debug_handler.close()
+            self.debug_handler = None
 
 
 class _StateAccess:

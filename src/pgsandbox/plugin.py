@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pgsandbox._canary import CANARY_MESSAGE
 from pgsandbox._controller import Assignment, RunController
+from pgsandbox._diagnostics import (
+    DEBUG_LOGGER,
+    JsonlHandler,
+    debug_log_path,
+    summarize_debug_logs,
+)
 from pgsandbox._distribution import DB_PROPERTY, DistributionRecorder
 from pgsandbox._errors import ConfigurationError, MigrationFailed, PgsandboxError
+from pgsandbox._explain import explain
 from pgsandbox._fixtures import PUBLIC_FIXTURES, isolation_of
 from pgsandbox._loops import loop_scope_conflicts
 from pgsandbox._report import build_report, table_lines, verify, write_report
@@ -25,7 +35,7 @@ from pgsandbox._state import STATE, ProcessState
 from pgsandbox._worker import WorkerDatabases
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
 
 # Fixtures live in their own modules; pytest loads them as part of this plugin, so
 # ``-p no:pgsandbox`` turns them off too.
@@ -72,6 +82,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if workerinput is not None:
         if "pgsandbox" in workerinput:
             state.worker = WorkerDatabases(Assignment.from_dict(workerinput["pgsandbox"]))
+            _start_debug_log(config, state)
         return
     if config.option.collectonly:
         return
@@ -82,6 +93,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         controller.start()
         if not _has_xdist_workers(config):
             state.worker = WorkerDatabases(controller.prepare_worker("main"))
+            _start_debug_log(config, state)
     except PgsandboxError as exc:
         with contextlib.suppress(PgsandboxError):
             controller.finish()
@@ -92,6 +104,31 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             else (pytest.ExitCode.USAGE_ERROR)
         )
         pytest.exit(str(exc), returncode=code)
+
+
+def _start_debug_log(config: pytest.Config, state: ProcessState) -> None:
+    """With --pgsandbox-debug, send this process's connection events to its JSONL file."""
+    if not state.settings.debug or state.worker is None:
+        return
+    path = debug_log_path(Path(config.rootpath), state.worker.worker_id)
+    path.unlink(missing_ok=True)
+    handler = JsonlHandler(
+        path, {"run": state.worker.run_id, "worker": state.worker.worker_id, "pid": os.getpid()}
+    )
+
+    def add_test(record: logging.LogRecord) -> bool:
+        if not getattr(record, "test", ""):
+            record.test = state.tracker().test
+        return True
+
+    handler.addFilter(add_test)
+    names = [DEBUG_LOGGER, *config.getini("pgsandbox_debug_loggers")]
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    logging.getLogger(DEBUG_LOGGER).propagate = False
+    state.debug_handler = handler
 
 
 def _has_xdist_workers(config: pytest.Config) -> bool:
@@ -112,6 +149,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say which server and template the run uses, and how long they took."""
     state = STATE.find(config)
     return list(state.header) if state is not None else []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> object:
+    """Attribute connections and debug records to the test that is running."""
+    state = STATE.find(item.config)
+    if state is None or state.worker is None:
+        return (yield)
+    tracker = state.tracker()
+    tracker.begin_test(item.nodeid, item.name)
+    try:
+        return (yield)
+    finally:
+        tracker.end_test()
 
 
 # ============================================================================ xdist controller
@@ -171,6 +222,19 @@ def _prefixed(problem: str) -> str:
 
 
 # ============================================================================ reporting
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Add pgsandbox's explanation to failures with a well-known database/loop message."""
+    report = yield
+    if report.failed and call.excinfo is not None:
+        text = str(report.longrepr)
+        for explanation in explain(text):
+            report.sections.append(("pgsandbox explains", explanation.render()))
+    return report
+
+
 class _ReportCollector:
     """Controller-side plugin recording which worker ran each test."""
 
@@ -219,39 +283,56 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Report canary failures, and what pgsandbox kept or cleaned up."""
+    """Report canaries, the distribution, leftover sessions and what pgsandbox cleaned up."""
     state = STATE.find(config)
     if state is None or state.controller is None:
         return
-    controller = state.controller
+    write = terminalreporter.write_line
     for problem in state.problems:
-        terminalreporter.write_line(f"pgsandbox: {problem}", red=True, bold=True)
-    if state.report is not None:
-        for line in table_lines(state.report):
-            terminalreporter.write_line(f"pgsandbox: {line}")
-        if state.report_page is not None:
-            terminalreporter.write_line(
-                f"pgsandbox: report written to {state.settings.report} and {state.report_page}"
-            )
-    if state.verdict is not None:
-        if state.verdict:
-            terminalreporter.write_line("pgsandbox verify: FAILED", red=True, bold=True)
-            for problem in state.verdict:
-                terminalreporter.write_line(f"pgsandbox verify: - {problem}", red=True)
-        else:
-            terminalreporter.write_line(
-                "pgsandbox verify: PASSED: database tests spread across the workers, no "
-                "event-loop errors, every canary survived",
-                green=True,
-            )
-    if state.recorder.records and state.report is None:
-        terminalreporter.write_line(f"pgsandbox: {state.recorder.summary_line()}")
+        write(f"pgsandbox: {problem}", red=True, bold=True)
+    _summarize_distribution(state, write)
+    controller = state.controller
+    if controller.leftover_sessions:
+        write(
+            f"pgsandbox: {len(controller.leftover_sessions)} session(s) of this run were still "
+            "connected at the end (a subprocess left running, or a leaked connection):",
+            yellow=True,
+        )
+        for pid, database, app, sess_state, query in controller.leftover_sessions:
+            write(f"pgsandbox:   pid {pid} {database} {app} [{sess_state}] {query}", yellow=True)
+    if state.settings.debug:
+        folder = Path(config.rootpath) / ".reports"
+        write(f"pgsandbox: connection debug logs in {folder}:")
+        for line in summarize_debug_logs(folder, controller.run_id):
+            write(f"pgsandbox:   {line}")
     kept = controller.kept_databases()
     if kept:
-        terminalreporter.write_line(f"pgsandbox: kept databases {', '.join(kept)}")
+        write(f"pgsandbox: kept databases {', '.join(kept)}")
     elif controller.canaries:
         survived = sum(c.survived for c in controller.canaries)
-        terminalreporter.write_line(
+        write(
             f"pgsandbox: canaries {survived}/{len(controller.canaries)} survived; "
             f"dropped the run's {len(controller.canaries)} database(s)"
+        )
+
+
+def _summarize_distribution(state: ProcessState, write: Callable[..., None]) -> None:
+    if state.recorder.records and state.report is None:
+        write(f"pgsandbox: {state.recorder.summary_line()}")
+    if state.report is not None:
+        for line in table_lines(state.report):
+            write(f"pgsandbox: {line}")
+        if state.report_page is not None:
+            write(f"pgsandbox: report written to {state.settings.report} and {state.report_page}")
+    if state.verdict is None:
+        return
+    if state.verdict:
+        write("pgsandbox verify: FAILED", red=True, bold=True)
+        for problem in state.verdict:
+            write(f"pgsandbox verify: - {problem}", red=True)
+    else:
+        write(
+            "pgsandbox verify: PASSED: database tests spread across the workers, no "
+            "event-loop errors, every canary survived",
+            green=True,
         )
