@@ -14,6 +14,7 @@ import pytest_asyncio
 import glossator.db
 from glossator import services
 from glossator.db.models import EnrollmentRole, SourceKind
+from tests.integration.export_fixtures import latex_tools, start_export_worker  # noqa: F401 - registers the export fixtures
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

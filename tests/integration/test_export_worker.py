@@ -1,0 +1,289 @@
+"""The export worker as a real subprocess: exports, crashes, failures, shutdown.
+
+Each test gets its own database (``isolation="database"``): the worker is another
+process, so it sees only committed rows, and it sees only this test's rows, which is
+what keeps parallel tests from taking each other's jobs (see TestIsolation). Tests
+enqueue through the services and poll with deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+from sqlalchemy import text
+
+from glossator import db, services
+from glossator.db.models import ExportJobStatus, SourceKind
+from glossator.errors import ConfigurationError
+from glossator.export.pipeline import load_renderer
+from glossator.export.worker import WorkerConfig, asyncpg_dsn
+from tests.integration.export_fixtures import WorkerProcess, pdf_text, wait_until_finished
+from tests.integration.export_renderers import BROKEN, SLOW, UNDEFINED_COMMAND
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    StartWorker = Callable[..., Awaitable[WorkerProcess]]
+
+database = pytest.mark.pgsandbox(isolation="database")
+
+COMMENT = (
+    r"Compare \input{/etc/passwd} and \write18{rm -rf /}: 100% of $x_1^2$ & {braces} #1 ~ ^ "
+    r"`x' -- ''y''"
+)
+
+
+async def _document(
+    workspace: services.WorkspaceRecord, title: str, text_: str = "Some text to export."
+) -> services.DocumentRecord:
+    return await services.add_document(workspace.id, title, SourceKind.HTML, text_, text_)
+
+
+async def _wait_for_status(job_id: int, status: ExportJobStatus, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while (record := await services.get_export(job_id)).status is not status:
+        if time.monotonic() > deadline:
+            pytest.fail(f"export {job_id} is {record.status.value}, not {status.value}")
+        await asyncio.sleep(0.05)
+
+
+@database
+class TestExports:
+    async def test_three_documents_become_pdfs_with_passages_and_comments(
+        self,
+        start_export_worker: StartWorker,
+        workspace: services.WorkspaceRecord,
+        student: services.UserRecord,
+        tutor: services.UserRecord,
+    ) -> None:
+        """Three exports finish; pdftotext shows each passage and the comment verbatim."""
+        overlapping = await _document(
+            workspace, "Overlaps & {specials}", "The quick brown fox jumps over the lazy dog."
+        )
+        # "quick brown fox" and "brown fox jumps over" overlap; "fox" lies inside both.
+        await services.add_highlight(overlapping.id, student.id, 4, 19, "claim")
+        await services.add_highlight(overlapping.id, tutor.id, 10, 30, "evidence", comment=COMMENT)
+        await services.add_highlight(overlapping.id, student.id, 16, 19, "term")
+        plain = await _document(workspace, "Plain", "Nothing highlighted here.")
+        second = await _document(workspace, "Second", "Über naïve Zoë said: 50% off!")
+        await services.add_highlight(second.id, student.id, 0, 10, "claim", comment="why?")
+
+        worker = await start_export_worker("--concurrency", "2")
+        job_ids = [
+            await services.request_export(doc.id, student.id)
+            for doc in (overlapping, plain, second)
+        ]
+        texts = []
+        for job_id in job_ids:
+            record = await wait_until_finished(job_id, worker=worker)
+            assert record.status is ExportJobStatus.DONE, record.last_error
+            assert record.attempts == 1
+            pdf = await services.get_export_pdf(job_id, user_id=student.id)
+            assert pdf.startswith(b"%PDF")
+            texts.append(await pdf_text(pdf))
+
+        assert "Overlaps & {specials}" in texts[0]
+        for passage in ("quick brown fox", "brown fox jumps over", "fox"):
+            assert passage in texts[0]
+        assert f"evidence (Tu Tor): {COMMENT}" in texts[0]
+        assert "root:" not in texts[0]
+        assert "Nothing highlighted here." in texts[1]
+        assert "Über naïve" in texts[2]
+        assert "claim (Stu Dent): why?" in texts[2]
+        done = worker.events("job.done")
+        assert sorted(event["job_id"] for event in done) == sorted(job_ids)
+        assert all(event["duration_ms"] >= 0 for event in done)
+
+    async def test_notify_wakes_the_worker_before_its_poll(
+        self,
+        start_export_worker: StartWorker,
+        workspace: services.WorkspaceRecord,
+        student: services.UserRecord,
+    ) -> None:
+        """With a 60 s poll interval, a job is still claimed at once: NOTIFY woke the worker."""
+        document = await _document(workspace, "Notified")
+        worker = await start_export_worker("--poll-interval", "60")
+        job_id = await services.request_export(document.id, student.id)
+        await worker.wait_for_event("job.claimed", within=10, job_id=job_id)
+
+    async def test_polling_alone_finds_jobs(
+        self,
+        start_export_worker: StartWorker,
+        workspace: services.WorkspaceRecord,
+        student: services.UserRecord,
+    ) -> None:
+        """Without LISTEN the worker still finds the job by polling."""
+        document = await _document(workspace, "Polled")
+        worker = await start_export_worker("--no-listen", "--poll-interval", "0.2")
+        assert worker.events("worker.ready")[0]["listening"] is False
+        job_id = await services.request_export(document.id, student.id)
+        assert (await wait_until_finished(job_id, worker=worker)).status is ExportJobStatus.DONE
+
+
+@database
+class TestFailures:
+    async def test_uncompilable_document_fails_after_bounded_attempts(
+        self,
+        start_export_worker: StartWorker,
+        workspace: services.WorkspaceRecord,
+        student: services.UserRecord,
+    ) -> None:
+        """A document that cannot compile ends failed after 3 attempts, with the LaTeX error."""
+        document = await _document(workspace, f"{BROKEN} cannot compile")
+        worker = await start_export_worker()
+        job_id = await services.request_export(document.id, student.id)
+        record = await wait_until_finished(job_id, worker=worker)
+        assert (record.status, record.attempts) == (ExportJobStatus.FAILED, 3)
+        assert record.last_error is not None
+        assert "Undefined control sequence" in record.last_error
+        assert UNDEFINED_COMMAND in record.last_error
+        assert [event["attempt"] for event in worker.events("job.retry")] == [1, 2]
+        assert [event["job_id"] for event in worker.events("job.failed")] == [job_id]
+
+    async def test_killed_worker_job_is_retried_by_another(
+        self,
+        start_export_worker: StartWorker,
+        workspace: services.WorkspaceRecord,
+        student: services.UserRecord,
+    ) -> None:
+        """SIGKILL mid-job: after the lease runs out a new worker retries it; it is done once."""
+        document = await _document(workspace, f"{SLOW} crash during compile")
+        first = await start_export_worker("--lease", "2")
+        job_id = await services.request_export(document.id, student.id)
+        await first.wait_for_event("job.claimed", job_id=job_id)
+        await _wait_for_status(job_id, ExportJobStatus.RUNNING)
+        first.kill()
+        assert await first.process.wait() < 0
+
+        second = await start_export_worker("--lease", "2")
+        record = await wait_until_finished(job_id, worker=second)
+        assert record.status is ExportJobStatus.DONE
+        assert record.attempts == 2
+        assert record.last_error is not None
+        assert f"attempt 1 lost: lease expired (worker {_host()}:{first.pid}" in record.last_error
+        assert record.worker_id is not None
+        assert record.worker_id.endswith(f":{second.pid}")
+        assert first.events("job.done") == []
+        assert [(e["job_id"], e["attempt"]) for e in second.events("job.done")] == [(job_id, 2)]
+
+    async def test_cancelled_running_job_is_abandoned(
+        self,
+        start_export_worker: StartWorker,
+        workspace: services.WorkspaceRecord,
+        student: services.UserRecord,
+    ) -> None:
+        """Cancelling a running job stops its compilation; it stays cancelled, without PDF."""
+        document = await _document(workspace, f"{SLOW} cancelled")
+        worker = await start_export_worker()
+        job_id = await services.request_export(document.id, student.id)
+        await worker.wait_for_event("job.claimed", job_id=job_id)
+        await services.cancel_export(job_id, user_id=student.id)
+        event = await worker.wait_for_event("job.abandoned", job_id=job_id)
+        assert event["duration_ms"] < 4000  # well before the slow compilation would end
+        record = await services.get_export(job_id)
+        assert (record.status, record.result_size) == (ExportJobStatus.CANCELLED, None)
+
+
+@database
+class TestGracefulShutdown:
+    async def test_sigterm_lets_the_running_job_finish(
+        self,
+        start_export_worker: StartWorker,
+        workspace: services.WorkspaceRecord,
+        student: services.UserRecord,
+    ) -> None:
+        """SIGTERM with a long grace: the job finishes, then the worker exits 0."""
+        document = await _document(workspace, f"{SLOW} finish me")
+        worker = await start_export_worker("--grace", "30")
+        job_id = await services.request_export(document.id, student.id)
+        await worker.wait_for_event("job.claimed", job_id=job_id)
+        assert await worker.stop(grace=40) == 0
+        record = await services.get_export(job_id)
+        assert (record.status, record.attempts) == (ExportJobStatus.DONE, 1)
+        assert worker.events("worker.stopped")
+
+    async def test_sigterm_past_the_grace_gives_the_job_back(
+        self,
+        start_export_worker: StartWorker,
+        workspace: services.WorkspaceRecord,
+        student: services.UserRecord,
+    ) -> None:
+        """SIGTERM with a short grace: the worker exits in time and the job is queued again."""
+        document = await _document(workspace, f"{SLOW} give me back")
+        worker = await start_export_worker("--grace", "0.5")
+        job_id = await services.request_export(document.id, student.id)
+        await worker.wait_for_event("job.claimed", job_id=job_id)
+        started = time.monotonic()
+        assert await worker.stop(grace=10) == 0
+        assert time.monotonic() - started < 5
+        record = await services.get_export(job_id)
+        assert (record.status, record.attempts, record.worker_id) == (
+            ExportJobStatus.QUEUED,
+            0,
+            None,
+        )
+        assert [event["job_id"] for event in worker.events("job.released")] == [job_id]
+
+
+@database
+class TestIsolation:
+    @pytest.mark.parametrize("run", range(4))
+    async def test_parallel_tests_never_take_each_others_jobs(
+        self,
+        run: int,
+        start_export_worker: StartWorker,
+        workspace: services.WorkspaceRecord,
+        student: services.UserRecord,
+        pgsandbox_url: str,
+    ) -> None:
+        """Each test's worker serves its own database: it claims exactly this test's jobs.
+
+        Run under ``-n 2`` these four tests overlap in time, each with a worker and jobs
+        numbered from 1; every worker must claim exactly the jobs of its own test.
+        """
+        worker = await start_export_worker()
+        documents = [await _document(workspace, f"run {run} doc {n}") for n in range(3)]
+        job_ids = [await services.request_export(doc.id, student.id) for doc in documents]
+        for job_id in job_ids:
+            record = await wait_until_finished(job_id, worker=worker)
+            assert record.status is ExportJobStatus.DONE
+            assert record.worker_id is not None
+            assert record.worker_id.endswith(f":{worker.pid}")
+        assert sorted(event["job_id"] for event in worker.events("job.claimed")) == job_ids
+        async with db.session() as db_session:
+            database_name = await db_session.scalar(text("SELECT current_database()"))
+            claimed_by = set(await db_session.scalars(text("SELECT worker_id FROM export_jobs")))
+        assert database_name is not None
+        assert pgsandbox_url.endswith(f"/{database_name}")
+        assert claimed_by == {record.worker_id}
+
+
+class TestWorkerConfiguration:
+    def test_rejects_unworkable_settings(self) -> None:
+        """A heartbeat not shorter than the lease, or no concurrency, is refused."""
+        url = "postgresql+asyncpg://u@h/db"
+        with pytest.raises(ValueError, match="heartbeat_interval"):
+            WorkerConfig(database_url=url, lease_seconds=5, heartbeat_interval=5)
+        with pytest.raises(ValueError, match="concurrency"):
+            WorkerConfig(database_url=url, concurrency=0)
+
+    def test_asyncpg_dsn_drops_the_driver(self) -> None:
+        """asyncpg gets a plain postgresql:// URL with the password kept."""
+        assert asyncpg_dsn("postgresql+asyncpg://u:p%40ss@h:5/db") == "postgresql://u:p%40ss@h:5/db"
+
+    def test_renderer_must_be_importable(self) -> None:
+        """A bad --renderer is a configuration error naming the problem."""
+        with pytest.raises(ConfigurationError, match="must look like"):
+            load_renderer("no_colon")
+        with pytest.raises(ConfigurationError, match="cannot import"):
+            load_renderer("glossator.no_such_module:render")
+        with pytest.raises(ConfigurationError, match="not a callable"):
+            load_renderer("glossator.export.queue:NOTIFY_CHANNEL")
+
+
+def _host() -> str:
+    return socket.gethostname()
