@@ -140,3 +140,18 @@ def _verify(session: nox.Session) -> None:
         "--pgsandbox-verify",
         *session.posargs,
     )
+
+
+@nox.session(requires=["db-prep"])
+def stress(session: nox.Session) -> None:
+    """Run the integration suite at -n 1, 2, 4 and 8; table of time, speed-up, connections."""
+    _sync(session, "test")
+    session.run(
+        "python",
+        "-m",
+        "pgsandbox",
+        "stress",
+        "--workers=1,2,4,8",
+        "--",
+        *(session.posargs or ["tests/integration"]),
+    )

@@ -21,6 +21,7 @@ from pgsandbox._cluster import Cluster
 from pgsandbox._controller import reap_leftovers
 from pgsandbox._errors import PgsandboxError
 from pgsandbox._server import resolve_server
+from pgsandbox._stress import run_stress
 from pgsandbox._template import SchemaSource, ensure_template, reap_unused_templates
 
 __all__ = ["main"]
@@ -122,6 +123,12 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stress(args: argparse.Namespace) -> int:
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    extra = [a for a in args.pytest_args if a != "--"]
+    return run_stress(counts, extra or ["tests"], args.url)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``python -m pgsandbox`` command line."""
     parser = argparse.ArgumentParser(prog="python -m pgsandbox", description=__doc__)
@@ -144,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     audit = sub.add_parser("audit", help="static check of a test suite for parallel pitfalls")
     audit.add_argument("paths", nargs="*", default=["tests"], help="files or folders")
     audit.set_defaults(func=_audit)
+    stress = sub.add_parser(
+        "stress", help="run a suite at several worker counts, watching connections"
+    )
+    stress.add_argument("--workers", default="1,2,4,8", help="comma-separated worker counts")
+    stress.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest (after --)"
+    )
+    stress.set_defaults(func=_stress)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -8,6 +8,7 @@ prepare a server and template ahead of a run.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from pgsandbox._admin import AdminConnection, connect
 from pgsandbox._canary import CanaryResult, check_canary, write_canary
+from pgsandbox._errors import ConfigurationError
 from pgsandbox._naming import (
     advisory_key,
     new_run_id,
@@ -73,7 +75,7 @@ class RunController:
 
     settings: SandboxSettings
     say: Callable[[str], None] = print
-    run_id: str = field(default_factory=new_run_id)
+    run_id: str = field(default_factory=lambda: run_id_from_env() or new_run_id())
     server: ServerInfo | None = None
     template: TemplateInfo | None = None
     canaries: list[CanaryResult] = field(default_factory=list)
@@ -192,6 +194,21 @@ class RunController:
         if not self.settings.keep:
             self.admin.drop(name)
         return result
+
+
+def run_id_from_env() -> str | None:
+    """``PGSANDBOX_RUN_ID``, which lets a harness (``python -m pgsandbox stress``) name a run.
+
+    Raises:
+        ConfigurationError: the value is not 4 to 12 lowercase letters and digits.
+    """
+    value = os.environ.get("PGSANDBOX_RUN_ID", "")
+    if not value:
+        return None
+    if not re.fullmatch(r"[a-z0-9]{4,12}", value):
+        msg = f"pgsandbox: PGSANDBOX_RUN_ID={value!r} must be 4-12 lowercase letters or digits."
+        raise ConfigurationError(msg)
+    return value
 
 
 def reap_leftovers(admin: AdminConnection, *, current_run: str | None = None) -> list[str]:

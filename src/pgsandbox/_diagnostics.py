@@ -12,9 +12,11 @@ With ``--pgsandbox-debug`` the same events go, one JSON object per line, to
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import sysconfig
 import time
 import traceback
 import weakref
@@ -30,6 +32,7 @@ except ImportError:  # pragma: no cover - SQLAlchemy's asyncio extra brings gree
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from sqlalchemy.engine import Engine
@@ -51,6 +54,20 @@ _HIDDEN_FRAMES = (
     "/concurrent/",
     "/asyncpg/",
     "/psycopg/",
+)
+
+
+#: Frames of the standard library and of installed packages are not "your code".
+_LIBRARY_PREFIXES = tuple(
+    {
+        path
+        for path in (
+            sysconfig.get_paths()["stdlib"],
+            sysconfig.get_paths()["purelib"],
+            sysconfig.get_paths()["platlib"],
+        )
+        if path
+    }
 )
 
 
@@ -120,6 +137,7 @@ class _Held:
     started: float
     what: str
     proxy: Any = None
+    owned: bool = False  # taken by pgsandbox itself (the test's own connection)
 
 
 @dataclass
@@ -137,6 +155,16 @@ class ConnectionTracker:
     peak_checked_out: int = 0
     _logger: logging.Logger = field(default_factory=lambda: logging.getLogger(DEBUG_LOGGER))
     _session_class: type[Session] | None = None
+    _internal: int = 0
+
+    @contextlib.contextmanager
+    def internal(self) -> Iterator[None]:
+        """Mark the connections checked out inside this block as pgsandbox's own."""
+        self._internal += 1
+        try:
+            yield
+        finally:
+            self._internal -= 1
 
     # ------------------------------------------------------------------ tests
     def begin_test(self, nodeid: str, name: str) -> None:
@@ -184,8 +212,14 @@ class ConnectionTracker:
             cursor.close()
             dbapi_connection.commit()
             record.info["pgsandbox_application_name"] = wanted
+        owned = self._internal > 0
         self._checkouts[id(record)] = _Held(
-            self.test, user_stack(), time.perf_counter(), "connection", weakref.ref(proxy)
+            self.test,
+            [] if owned else user_stack(),
+            time.perf_counter(),
+            "connection",
+            weakref.ref(proxy),
+            owned=owned,
         )
         self.peak_checked_out = max(self.peak_checked_out, len(self._checkouts))
         if self.debug:
@@ -243,7 +277,7 @@ class ConnectionTracker:
         """Describe the connections ``test`` checked out and did not return; reclaim them."""
         found = []
         for key, held in list(self._checkouts.items()):
-            if held.test != test:
+            if held.test != test or held.owned:
                 continue
             found.append(_describe("a connection is still checked out", held))
             del self._checkouts[key]

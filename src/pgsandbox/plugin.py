@@ -86,7 +86,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if config.option.collectonly:
         return
-    controller = RunController(state.settings, say=_say(config, state))
+    try:
+        controller = RunController(state.settings, say=_say(config, state))
+    except PgsandboxError as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
     state.controller = controller
     config.pluginmanager.register(_ReportCollector(state.recorder), "pgsandbox-distribution")
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import weakref
 from typing import TYPE_CHECKING, TypedDict
 
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
 __all__ = ["ConnectionManager", "EnginePoolState"]
+
+#: Structured debug records (``extra={"event": ...}``). pgsandbox's ``--pgsandbox-debug``
+#: writes them into its per-worker JSONL logs (ini ``pgsandbox_debug_loggers``).
+_log = logging.getLogger("glossator.db")
 
 
 class EnginePoolState(TypedDict):
@@ -100,8 +105,15 @@ class ConnectionManager:
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """Open a session; it is closed (rolling back anything uncommitted) on exit."""
+        debug = _log.isEnabledFor(logging.DEBUG)
+        if debug:
+            _log.debug(
+                "session_begin", extra={"event": "session_begin", "override": bool(self._overrides)}
+            )
         async with self._current_sessionmaker()() as db_session:
             yield db_session
+        if debug:
+            _log.debug("session_end", extra={"event": "session_end"})
 
     def _current_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         if self._overrides:
@@ -119,6 +131,15 @@ class ConnectionManager:
                 loop_id=id(loop),
             )
             self._engines[loop] = loop_engine
+            _log.debug(
+                "engine_created",
+                extra={
+                    "event": "engine_created",
+                    "loop_id": id(loop),
+                    "url": engine.url.render_as_string(hide_password=True),
+                    "pool_size": engine.pool.size() if hasattr(engine.pool, "size") else None,
+                },
+            )
         return loop_engine
 
     def _create_engine(self) -> AsyncEngine:
@@ -164,6 +185,9 @@ class ConnectionManager:
             if loop is current:
                 del self._engines[loop]
                 await loop_engine.engine.dispose()
+                _log.debug(
+                    "engine_disposed", extra={"event": "engine_disposed", "loop_id": id(loop)}
+                )
             elif loop.is_closed():
                 del self._engines[loop]
                 loop_engine.engine.sync_engine.dispose(close=False)
