@@ -14,7 +14,7 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_external_run = True
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "unit", "integration"]
+nox.options.sessions = ["lint", "typecheck", "fixtures-check", "unit", "integration"]
 
 SOURCES = ("src", "tests", "noxfile.py")
 
@@ -100,6 +100,13 @@ def regen_fixtures(session: nox.Session) -> None:
     """Rebuild fixtures/generated with LibreOffice; `-- --check` only checks (no LibreOffice)."""
     _sync(session, "test")
     session.run("python", "-m", "glossator.importers._regen", *session.posargs)
+
+
+@nox.session(name="fixtures-check")
+def fixtures_check(session: nox.Session) -> None:
+    """Fail if a fixture source changed without regeneration, or an output was hand-edited."""
+    _sync(session, "test")
+    session.run("python", "-m", "glossator.importers._regen", "--check")
 
 
 @nox.session(requires=["db-prep"])
