@@ -2,7 +2,9 @@
 
 ``glossator db upgrade [REV]``, ``db downgrade REV``, ``db current`` and ``db check``
 run alembic on the packaged migrations against ``GLOSSATOR_DATABASE_URL``;
-``glossator worker`` runs the export worker (see :mod:`glossator.export.worker_cli`).
+``glossator worker`` runs the export worker (see :mod:`glossator.export.worker_cli`);
+``glossator serve`` runs the web app and ``glossator user create`` makes a user who can
+sign in (see :mod:`glossator.web.cli`).
 """
 
 from __future__ import annotations
@@ -83,6 +85,16 @@ def _build_parser() -> argparse.ArgumentParser:
             description="Take export jobs from the PostgreSQL queue and compile them to PDF.",
         )
     )
+    from glossator.web.cli import add_serve_arguments, add_user_arguments
+
+    add_serve_arguments(
+        commands.add_parser(
+            "serve",
+            help="serve the web app (uvicorn) until SIGTERM",
+            description="Serve the web app; needs GLOSSATOR_SECRET_KEY (or GLOSSATOR_DEV=1).",
+        )
+    )
+    add_user_arguments(commands.add_parser("user", help="manage users who sign in to the web app"))
     return parser
 
 
@@ -107,6 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from glossator.export.worker_cli import run_worker_command
 
         return run_worker_command(args, settings)
+    if args.command == "serve":
+        from glossator.web.cli import run_serve_command
+
+        return run_serve_command(args, settings)
+    if args.command == "user":
+        from glossator.web.cli import run_user_command
+
+        return run_user_command(args, settings)
     return _run_db_command(args, settings)
 
 

@@ -18,6 +18,12 @@ Environment variables:
 ``GLOSSATOR_ECHO``              log every SQL statement (``1``/``true``/``yes``/``on``)
 ``GLOSSATOR_APPLICATION_NAME``  ``application_name`` shown in ``pg_stat_activity``
                                 (default ``glossator``; the xdist worker id is appended)
+``GLOSSATOR_SECRET_KEY``         signs the web app's session cookies (at least 32
+                                characters); ``glossator serve`` refuses to start without
+                                one unless ``GLOSSATOR_DEV`` is on
+``GLOSSATOR_DEV``               development mode (``1``): allows the insecure built-in
+                                secret key (default off)
+``GLOSSATOR_MAX_UPLOAD_BYTES``  the largest upload the web app accepts (default 5 MiB)
 ``PYTEST_XDIST_WORKER_COUNT``   set by pytest-xdist; shrinks each worker's pool
 ``PYTEST_XDIST_WORKER``         set by pytest-xdist; tags ``application_name``
 ==============================  ==========================================================
@@ -102,6 +108,9 @@ class Settings:
         echo: Log every SQL statement.
         application_name: ``application_name`` reported to PostgreSQL.
         worker_count: Processes sharing the server (pytest-xdist workers; 1 otherwise).
+        secret_key: Signs the web app's session cookies; empty means none was set.
+        dev_mode: Development mode: the web app may use an insecure built-in secret key.
+        max_upload_bytes: The largest request body an upload route of the web app accepts.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -113,6 +122,9 @@ class Settings:
     echo: bool = False
     application_name: str = "glossator"
     worker_count: int = 1
+    secret_key: str = dataclasses.field(default="", repr=False)
+    dev_mode: bool = False
+    max_upload_bytes: int = 5 * 1024 * 1024
 
     def __post_init__(self) -> None:
         """Reject values no engine could work with."""
@@ -122,7 +134,7 @@ class Settings:
                 "('postgresql+asyncpg://user@host:port/dbname'), "
                 f"got {_redact(self.database_url)!r}"
             )
-        for name in ("pool_size", "connection_budget", "worker_count"):
+        for name in ("pool_size", "connection_budget", "worker_count", "max_upload_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_overflow < 0:
@@ -161,6 +173,9 @@ class Settings:
             # PostgreSQL truncates application_name to 63 bytes; keep the worker tag visible.
             application_name=application_name[-63:],
             worker_count=_int(env, "PYTEST_XDIST_WORKER_COUNT", defaults.worker_count),
+            secret_key=env.get("GLOSSATOR_SECRET_KEY", "").strip(),
+            dev_mode=_bool(env, "GLOSSATOR_DEV", defaults.dev_mode),
+            max_upload_bytes=_int(env, "GLOSSATOR_MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
         )
 
     def pool_limits(self) -> PoolLimits:

@@ -108,7 +108,8 @@ class TestExports:
         document = await _document(workspace, "Notified")
         worker = await start_export_worker("--poll-interval", "60")
         job_id = await services.request_export(document.id, student.id)
-        await worker.wait_for_event("job.claimed", within=10, job_id=job_id)
+        claimed = await worker.wait_for_event("job.claimed", within=10, job_id=job_id)
+        assert claimed["job_id"] == job_id
 
     async def test_polling_alone_finds_jobs(
         self,

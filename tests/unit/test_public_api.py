@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 
-
 def _public_modules(package: str) -> list[str]:
     """Every importable module of ``package`` whose dotted path has no ``_private`` part."""
     root = importlib.import_module(package)
