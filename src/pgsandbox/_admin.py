@@ -218,17 +218,24 @@ class AdminConnection:
         Raises:
             PgsandboxError: the database exists but is not pgsandbox's.
         """
-        if not self.exists(name):
+        # One catalogue read instead of three: drops of per-test clones run all the time.
+        row = self.conn.execute(
+            "SELECT datistemplate, shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE datname = %s",
+            (name,),
+        ).fetchone()
+        if row is None:
             return False
-        meta = self.comment_of(name)
-        if meta is None or not name.startswith(NAME_PREFIX):
+        is_template, comment = row
+        if _parse_comment(comment) is None or not name.startswith(NAME_PREFIX):
             msg = (
                 f"pgsandbox: refusing to drop database {name!r}: it was not created by "
                 "pgsandbox (no pgsandbox comment). Nothing was changed."
             )
             raise PgsandboxError(msg)
         ident = quote_ident(name)
-        self.conn.execute(f"ALTER DATABASE {ident} WITH IS_TEMPLATE false".encode())
+        if is_template:
+            self.conn.execute(f"ALTER DATABASE {ident} WITH IS_TEMPLATE false".encode())
         self.conn.execute(f"DROP DATABASE IF EXISTS {ident} WITH (FORCE)".encode())
         return True
 

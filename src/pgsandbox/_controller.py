@@ -162,6 +162,8 @@ class RunController:
             if self._shared is not None:
                 self._check_and_drop(self._shared)
                 self._shared = None
+            if not self.settings.keep:
+                self._drop_leftover_clones()
         finally:
             self._admin.close()
             self._admin = None
@@ -186,6 +188,12 @@ class RunController:
         seconds = self.admin.create(name, meta=meta, template=self.template.name)
         write_canary(self.server.url, name, self.run_id)
         return seconds
+
+    def _drop_leftover_clones(self) -> None:
+        """Drop this run's per-test clones that a crashed worker left (its pool's spares)."""
+        for db in self.admin.owned_databases():
+            if db.kind == "test" and db.run_id == self.run_id:
+                self.admin.drop(db.name)
 
     def _check_and_drop(self, name: str) -> CanaryResult:
         assert self.server is not None

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import linecache
 import logging
 import os
+import sys
 import sysconfig
 import time
-import traceback
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,12 +33,20 @@ except ImportError:  # pragma: no cover - SQLAlchemy's asyncio extra brings gree
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
+    from types import FrameType
 
     from sqlalchemy.engine import Engine
 
-__all__ = ["ConnectionTracker", "JsonlHandler", "debug_log_path", "user_stack"]
+__all__ = [
+    "CapturedStack",
+    "ConnectionTracker",
+    "JsonlHandler",
+    "capture_stack",
+    "debug_log_path",
+    "user_stack",
+]
 
 DEBUG_LOGGER = "pgsandbox.debug"
 _MAX_APPLICATION_NAME = 63
@@ -78,20 +87,55 @@ def user_stack(limit: int = 8) -> list[str]:
     whose stack ends at ``greenlet_spawn``; the awaiting coroutines (the test) are on the
     parent greenlet's stack, so both are walked.
     """
-    frames = traceback.extract_stack()[:-1]
+    return list(capture_stack(limit))
+
+
+class CapturedStack:
+    """A stack captured cheaply now and formatted only if a leak is ever reported.
+
+    Every checkout and session begin captures one, and almost none is ever shown, so
+    capturing keeps only ``(file, line, function)`` per frame; filtering out library frames
+    and reading source lines (``traceback.extract_stack`` does both at once, which costs
+    about as much as a database round trip) wait until the stack is printed.
+    """
+
+    __slots__ = ("_frames", "_limit")
+
+    def __init__(self, frames: list[tuple[str, int, str]], limit: int) -> None:
+        """Keep the frames, outermost first."""
+        self._frames = frames
+        self._limit = limit
+
+    def __iter__(self) -> Iterator[str]:
+        """Yield ``file:line in function: source`` for the innermost user frames."""
+        frames = [
+            (filename, lineno, name)
+            for filename, lineno, name in self._frames
+            if not filename.startswith("<")
+            and name != "<module>"
+            and not any(part in filename for part in _HIDDEN_FRAMES)
+        ]
+        for filename, lineno, name in frames[-self._limit :]:
+            line = linecache.getline(filename, lineno).strip()
+            yield f"{filename}:{lineno} in {name}: {line}"
+
+
+def _frames_of(frame: FrameType | None) -> list[tuple[str, int, str]]:
+    found = []
+    while frame is not None:
+        found.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        frame = frame.f_back
+    found.reverse()
+    return found
+
+
+def capture_stack(limit: int = 8) -> CapturedStack:
+    """Capture the caller's stack (and the awaiting parent greenlet's) for later display."""
+    frames = _frames_of(sys._getframe(1))
     parent = getattr(getcurrent(), "parent", None) if getcurrent is not None else None
     if parent is not None and getattr(parent, "gr_frame", None) is not None:
-        frames = traceback.extract_stack(parent.gr_frame) + frames
-    frames = [
-        frame
-        for frame in frames
-        if not frame.filename.startswith("<")
-        and frame.name != "<module>"
-        and not any(part in frame.filename for part in _HIDDEN_FRAMES)
-    ]
-    return [
-        f"{f.filename}:{f.lineno} in {f.name}: {(f.line or '').strip()}" for f in frames[-limit:]
-    ]
+        frames = _frames_of(parent.gr_frame) + frames
+    return CapturedStack(frames, limit)
 
 
 def debug_log_path(rootdir: Path, worker_id: str) -> Path:
@@ -133,7 +177,7 @@ class JsonlHandler(logging.Handler):
 @dataclass
 class _Held:
     test: str
-    stack: list[str]
+    stack: Iterable[str]
     started: float
     what: str
     proxy: Any = None
@@ -206,16 +250,12 @@ class ConnectionTracker:
     def _on_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         wanted = self.application_name()
         if record.info.get("pgsandbox_application_name") != wanted:
-            cursor = dbapi_connection.cursor()
-            quoted = wanted.replace("'", "''")
-            cursor.execute(f"SET application_name TO '{quoted}'")
-            cursor.close()
-            dbapi_connection.commit()
+            _set_application_name(dbapi_connection, wanted)
             record.info["pgsandbox_application_name"] = wanted
         owned = self._internal > 0
         self._checkouts[id(record)] = _Held(
             self.test,
-            [] if owned else user_stack(),
+            [] if owned else capture_stack(),
             time.perf_counter(),
             "connection",
             weakref.ref(proxy),
@@ -247,7 +287,7 @@ class ConnectionTracker:
 
             def after_begin(session: Session, _transaction: Any, _connection: Any) -> None:
                 tracker._transactions[id(session)] = _Held(
-                    tracker.test, user_stack(), time.perf_counter(), "session"
+                    tracker.test, capture_stack(), time.perf_counter(), "session"
                 )
                 tracker._log("session_begin")
 
@@ -294,6 +334,25 @@ class ConnectionTracker:
     def _log(self, name: str, **fields: Any) -> None:
         if self.debug:
             self._logger.debug(name, extra={"event": name, "test": self.test, **fields})
+
+
+def _set_application_name(dbapi_connection: Any, name: str) -> None:
+    """Tag a connection being checked out with the test's application_name.
+
+    Through SQLAlchemy's asyncpg adapter this is one simple-protocol round trip, outside
+    any transaction; its cursor would instead send BEGIN, prepare and run the statement,
+    then COMMIT (four round trips, per test, since the name changes with every test).
+    """
+    quoted = name.replace("'", "''")
+    statement = f"SET application_name TO '{quoted}'"
+    run_async = getattr(dbapi_connection, "run_async", None)
+    if run_async is not None:
+        run_async(lambda driver_connection: driver_connection.execute(statement))
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute(statement)
+    cursor.close()
+    dbapi_connection.commit()
 
 
 def _pool_state(pool: Any) -> dict[str, Any]:

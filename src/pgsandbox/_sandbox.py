@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -119,8 +118,14 @@ async def open_async_sandbox(
     """
     session_class = target.tracker.session_class()
     if target.isolation == "database":
+        # Pooled, not NullPool: the code under test opens several sessions per test, and
+        # each would otherwise connect to the fresh clone anew (a connect plus cold
+        # catalogue caches). The engine is disposed when the test ends, before the drop.
         engine = create_async_engine(
-            target.url, poolclass=NullPool, **_engine_options(target.application_name)
+            target.url,
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+            **_engine_options(target.application_name),
         )
         target.tracker.instrument(engine.sync_engine, f"clone:{target.database}")
         try:

@@ -1,0 +1,1 @@
+"""Benchmarks of database test strategies (``nox -s bench``); see docs/benchmarks.md."""
