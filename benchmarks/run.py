@@ -486,6 +486,11 @@ def _measure(
             _cleanup(server, run_id)
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it, else as given."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def _publish(args: argparse.Namespace, report: dict[str, Any]) -> None:
     """Write the JSON report and the chart, print the table, refresh the docs if asked."""
     out = REPO_ROOT / args.out
@@ -495,7 +500,7 @@ def _publish(args: argparse.Namespace, report: dict[str, Any]) -> None:
     _say()
     for line in render_table(report):
         _say(line)
-    written = f"{out.relative_to(REPO_ROOT)} and {svg.relative_to(REPO_ROOT)}"
+    written = f"{_shown(out)} and {_shown(svg)}"
     _say(f"\nwrote {written} ({report['seconds']:.0f} s)")
     if args.docs:
         update_docs(report, REPO_ROOT / "docs" / "benchmarks.md", svg)

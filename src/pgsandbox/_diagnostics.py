@@ -200,15 +200,24 @@ class ConnectionTracker:
     _logger: logging.Logger = field(default_factory=lambda: logging.getLogger(DEBUG_LOGGER))
     _session_class: type[Session] | None = None
     _internal: int = 0
+    _untagged: int = 0
 
     @contextlib.contextmanager
-    def internal(self) -> Iterator[None]:
-        """Mark the connections checked out inside this block as pgsandbox's own."""
+    def internal(self, *, tag: bool = True) -> Iterator[None]:
+        """Mark the connections checked out inside this block as pgsandbox's own.
+
+        Args:
+            tag: set the test's ``application_name`` on checkout. ``False`` when the
+                caller tags the connection itself (``transaction`` isolation sends the
+                tag with its ``BEGIN``, saving a round trip per test).
+        """
         self._internal += 1
+        self._untagged += not tag
         try:
             yield
         finally:
             self._internal -= 1
+            self._untagged -= not tag
 
     # ------------------------------------------------------------------ tests
     def begin_test(self, nodeid: str, name: str) -> None:
@@ -248,10 +257,11 @@ class ConnectionTracker:
         self._log("connect", ms=round(elapsed, 3) if elapsed is not None else None)
 
     def _on_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        wanted = self.application_name()
-        if record.info.get("pgsandbox_application_name") != wanted:
-            _set_application_name(dbapi_connection, wanted)
-            record.info["pgsandbox_application_name"] = wanted
+        if not self._untagged:
+            wanted = self.application_name()
+            if record.info.get("pgsandbox_application_name") != wanted:
+                _set_application_name(dbapi_connection, wanted)
+                record.info["pgsandbox_application_name"] = wanted
         owned = self._internal > 0
         self._checkouts[id(record)] = _Held(
             self.test,
@@ -336,6 +346,11 @@ class ConnectionTracker:
             self._logger.debug(name, extra={"event": name, "test": self.test, **fields})
 
 
+def quote_literal(value: str) -> str:
+    """``value`` as a SQL string literal (for statements sent without parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _set_application_name(dbapi_connection: Any, name: str) -> None:
     """Tag a connection being checked out with the test's application_name.
 
@@ -343,8 +358,7 @@ def _set_application_name(dbapi_connection: Any, name: str) -> None:
     any transaction; its cursor would instead send BEGIN, prepare and run the statement,
     then COMMIT (four round trips, per test, since the name changes with every test).
     """
-    quoted = name.replace("'", "''")
-    statement = f"SET application_name TO '{quoted}'"
+    statement = f"SET application_name TO {quote_literal(name)}"
     run_async = getattr(dbapi_connection, "run_async", None)
     if run_async is not None:
         run_async(lambda driver_connection: driver_connection.execute(statement))

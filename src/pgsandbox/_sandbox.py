@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -25,11 +26,14 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import sessionmaker
 
+from pgsandbox._diagnostics import quote_literal
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from sqlalchemy.engine import URL, Engine
     from sqlalchemy.orm import Session
+    from sqlalchemy.pool import PoolProxiedConnection
 
     from pgsandbox._diagnostics import ConnectionTracker
 
@@ -150,7 +154,18 @@ async def open_async_sandbox(
         _raise_leaks(target)
         return
     problems: list[str] = []
-    async with _own_connection(engine, target) as connection:
+    async with _own_connection(engine, target, tag=False) as connection:
+        # pgsandbox runs the outer transaction itself: the driver is put in autocommit
+        # (so neither SQLAlchemy nor asyncpg sends a BEGIN of its own), and one simple
+        # query opens the transaction and tags it with the test's application_name.
+        # That is one round trip where a BEGIN plus a SET took two, and the tag, being
+        # SET LOCAL, goes away with the ROLLBACK. A COMMIT on the test's connection
+        # cannot end this transaction either: whatever the test does is rolled back.
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        driver = _driver_of(await connection.get_raw_connection())
+        await driver.execute(
+            f"BEGIN; SET LOCAL application_name TO {quote_literal(target.application_name)}"
+        )
         outer = await connection.begin()
         try:
             maker = async_sessionmaker(
@@ -163,17 +178,30 @@ async def open_async_sandbox(
                 yield AsyncSandbox(engine, connection, maker, session)
             problems = target.tracker.open_transactions(target.nodeid)
         finally:
-            if outer.is_active:
-                await outer.rollback()
+            try:
+                if not driver.is_closed():
+                    await driver.execute("ROLLBACK")
+            finally:
+                if outer.is_active:
+                    await outer.rollback()
     _raise_leaks(target, problems)
+
+
+def _driver_of(raw: PoolProxiedConnection) -> asyncpg.Connection[Any]:
+    """The asyncpg connection under a freshly checked-out pool connection."""
+    driver = raw.driver_connection
+    if not isinstance(driver, asyncpg.Connection):  # pragma: no cover - the URL is asyncpg's
+        msg = f"pgsandbox expected an asyncpg connection, got {type(driver).__name__}"
+        raise TypeError(msg)
+    return driver
 
 
 @contextlib.asynccontextmanager
 async def _own_connection(
-    engine: AsyncEngine, target: TestTarget
+    engine: AsyncEngine, target: TestTarget, *, tag: bool = True
 ) -> AsyncIterator[AsyncConnection]:
     """The test's connection, checked out as pgsandbox's own (never reported as a leak)."""
-    with target.tracker.internal():
+    with target.tracker.internal(tag=tag):
         connection = await engine.connect()
     try:
         yield connection

@@ -62,6 +62,34 @@ class TestTransactionIsolation:
         )
         project.run().assert_outcomes(passed=1)
 
+    def test_a_commit_on_the_tests_connection_is_rolled_back_too(self, project: Project) -> None:
+        """pgsandbox owns the outer transaction: even ``connection.commit()`` cannot end it."""
+        project.pytester.makepyfile(
+            test_conn_commit="""
+            from sqlalchemy import text
+
+            async def test_1_commits_on_the_connection(pgsandbox_connection):
+                await pgsandbox_connection.execute(
+                    text("INSERT INTO items (name) VALUES ('committed?')")
+                )
+                await pgsandbox_connection.commit()
+                count = await pgsandbox_connection.scalar(text("SELECT count(*) FROM items"))
+                assert count == 1
+                tag = await pgsandbox_connection.scalar(text("SHOW application_name"))
+                assert tag.endswith("/test_1_commits_on_the_connection"), tag
+
+            async def test_2_sees_nothing(pgsandbox_connection):
+                count = await pgsandbox_connection.scalar(text("SELECT count(*) FROM items"))
+                assert count == 0
+                in_tx = await pgsandbox_connection.scalar(
+                    text("SELECT xact_start IS NOT NULL FROM pg_stat_activity "
+                         "WHERE pid = pg_backend_pid()")
+                )
+                assert in_tx
+            """
+        )
+        project.run().assert_outcomes(passed=2)
+
     def test_engine_is_refused_with_an_explanation(self, project: Project) -> None:
         """An engine would leak commits past the rollback, so the fixture says what to use."""
         project.pytester.makepyfile(
