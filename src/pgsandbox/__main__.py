@@ -20,6 +20,7 @@ from pgsandbox._audit import audit_paths
 from pgsandbox._cluster import Cluster
 from pgsandbox._controller import reap_leftovers
 from pgsandbox._errors import PgsandboxError
+from pgsandbox._naming import advisory_key, new_run_id
 from pgsandbox._server import resolve_server
 from pgsandbox._stress import run_stress
 from pgsandbox._template import SchemaSource, ensure_template, reap_unused_templates
@@ -52,7 +53,11 @@ def _prep(args: argparse.Namespace) -> int:
     )
     try:
         admin.require_createdb(server.source)
-        template = ensure_template(admin, server.url, source, run_id="prep", hold=False)
+        # A run id and run lock of its own, as a test run has: a fixed id would give two
+        # concurrent preps one build database, and a reap meanwhile would drop it mid-build.
+        run_id = new_run_id()
+        admin.lock(advisory_key(f"run:{run_id}"))
+        template = ensure_template(admin, server.url, source, run_id=run_id, hold=False)
     finally:
         admin.close()
     print(

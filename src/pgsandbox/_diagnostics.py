@@ -233,9 +233,14 @@ class ConnectionTracker:
                 del table[key]
         self.test = self.test_name = ""
 
-    def application_name(self) -> str:
-        """``pgsandbox/<run>/<worker>/<test>``, cut to PostgreSQL's 63-byte limit."""
-        name = f"pgsandbox/{self.run_id}/{self.worker_id}/{self.test_name or '-'}"
+    def application_name(self, *, idle: bool = False) -> str:
+        """``pgsandbox/<run>/<worker>/<test>``, cut to PostgreSQL's 63-byte limit.
+
+        Args:
+            idle: the name of a connection no test holds (``…/<worker>/-``).
+        """
+        test = "-" if idle else (self.test_name or "-")
+        name = f"pgsandbox/{self.run_id}/{self.worker_id}/{test}"
         return name.encode()[:_MAX_APPLICATION_NAME].decode(errors="ignore")
 
     # ------------------------------------------------------------------ engines

@@ -86,18 +86,19 @@ class EngineCache:
 
     def __init__(self) -> None:
         """Start empty; engines are created on first use."""
-        self._engines: dict[str, AsyncEngine] = {}
+        self._engines: dict[URL, AsyncEngine] = {}
 
     def get(self, target: TestTarget) -> AsyncEngine:
         """Return the loop's engine for the target's database, creating it on first use."""
-        key = target.url.render_as_string(hide_password=False)
+        key = target.url
         engine = self._engines.get(key)
         if engine is None:
             engine = create_async_engine(
                 target.url,
                 pool_size=POOL_SIZE,
                 max_overflow=MAX_OVERFLOW,
-                **_engine_options(target.application_name),
+                # Outlives the test: connections start with the worker's idle name.
+                **_engine_options(target.tracker.application_name(idle=True)),
             )
             target.tracker.instrument(engine.sync_engine, f"pooled:{target.database}")
             self._engines[key] = engine

@@ -89,6 +89,9 @@ def run_stress(worker_counts: list[int], pytest_args: list[str], url: str | None
         print(f"pgsandbox stress: -n {workers}: {' '.join(command[3:])}", flush=True)
         started = time.perf_counter()
         env = {**os.environ, "PGSANDBOX_RUN_ID": run_id}
+        if url:
+            # The runs must use the server the sampler watches, not the one the environment names.
+            env["TEST_DATABASE_URL"] = url
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         wall = time.perf_counter() - started
         peak = sampler.stop()

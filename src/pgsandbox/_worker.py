@@ -35,6 +35,7 @@ class WorkerDatabases:
         self._serial = itertools.count(1)
         self._clones: ClonePool | None = None
         self._closed_pool_waits: list[float] = []
+        self._urls: dict[tuple[str, str], URL] = {}
 
     @property
     def run_id(self) -> str:
@@ -48,7 +49,14 @@ class WorkerDatabases:
 
     def url(self, database: str, driver: str = ASYNC_DRIVER) -> URL:
         """URL of one database on the run's server, with the given driver."""
-        return self._server_url.set(drivername=driver, database=database)
+        url = self._urls.get((database, driver))
+        if url is None:
+            url = self._server_url.set(drivername=driver, database=database)
+            # Every test asks for its database's URLs; clones are used once, so only the
+            # worker's and the shared database's are kept.
+            if database in (self.worker_database, self.shared_database):
+                self._urls[(database, driver)] = url
+        return url
 
     @property
     def worker_database(self) -> str:
