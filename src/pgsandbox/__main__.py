@@ -46,7 +46,7 @@ def _schema_source(root: Path) -> SchemaSource:
 def _prep(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     source = _schema_source(Path(args.rootdir).resolve())
-    server = resolve_server(args.url, os.environ.get("TEST_DATABASE_URL"))
+    server = resolve_server(args.url, os.environ.get("TEST_DATABASE_URL"), cli_option="--url")
     print(f"pgsandbox prep: server   {server.describe()}")
     admin = AdminConnection(
         connect(server.url, source=server.source, application_name="pgsandbox/prep")
@@ -78,7 +78,7 @@ def _stop(_args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    server = resolve_server(args.url, os.environ.get("TEST_DATABASE_URL"))
+    server = resolve_server(args.url, os.environ.get("TEST_DATABASE_URL"), cli_option="--url")
     print(f"server: {server.describe()}")
     admin = AdminConnection(
         connect(server.url, source=server.source, application_name="pgsandbox/status")
@@ -92,7 +92,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _reap(args: argparse.Namespace) -> int:
-    server = resolve_server(args.url, os.environ.get("TEST_DATABASE_URL"))
+    server = resolve_server(args.url, os.environ.get("TEST_DATABASE_URL"), cli_option="--url")
     admin = AdminConnection(
         connect(server.url, source=server.source, application_name="pgsandbox/reap")
     )

@@ -96,10 +96,19 @@ def _explain_connect_failure(
         )
     return (
         f"pgsandbox: cannot reach PostgreSQL at {shown} (from {source}) within "
-        f"{CONNECT_TIMEOUT_S} s: {detail}\n  Start the server or fix {source}; or unset it "
-        "(and --pgsandbox-url) to let pgsandbox start a private cluster from PostgreSQL's "
+        f"{CONNECT_TIMEOUT_S} s: {detail}\n  Start the server or fix {source}; or "
+        f"{_without(source)} to let pgsandbox start a private cluster from PostgreSQL's "
         "binaries."
     )
+
+
+def _without(source: str) -> str:
+    """How to stop naming a server, for the source that named it."""
+    if source == "TEST_DATABASE_URL":
+        return "unset TEST_DATABASE_URL (and leave out --pgsandbox-url)"
+    if source.startswith("--"):
+        return f"leave out {source} and unset TEST_DATABASE_URL"
+    return "name no server"
 
 
 @dataclass(frozen=True, slots=True)

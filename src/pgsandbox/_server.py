@@ -58,15 +58,23 @@ def parse_server_url(raw: str, source: str) -> URL:
     return url.set(drivername="postgresql", database=url.database or "postgres")
 
 
-def resolve_server(cli_url: str | None, env_url: str | None) -> ServerInfo:
+def resolve_server(
+    cli_url: str | None, env_url: str | None, *, cli_option: str = "--pgsandbox-url"
+) -> ServerInfo:
     """Return the server named by ``--pgsandbox-url``, else ``TEST_DATABASE_URL``, else ours.
+
+    Args:
+        cli_url: the command line's URL, if any.
+        env_url: ``TEST_DATABASE_URL``, if set.
+        cli_option: how error messages name the command line's option (``--url`` for
+            ``python -m pgsandbox``).
 
     Nothing is connected here, except to the ephemeral cluster to see that it is up.
     """
     started = time.perf_counter()
     if cli_url:
-        url = parse_server_url(cli_url, "--pgsandbox-url")
-        return ServerInfo(url, "--pgsandbox-url", "configured", time.perf_counter() - started)
+        url = parse_server_url(cli_url, cli_option)
+        return ServerInfo(url, cli_option, "configured", time.perf_counter() - started)
     if env_url:
         url = parse_server_url(env_url, "TEST_DATABASE_URL")
         return ServerInfo(url, "TEST_DATABASE_URL", "configured", time.perf_counter() - started)

@@ -75,7 +75,7 @@ class _Sampler(threading.Thread):
 
 def run_stress(worker_counts: list[int], pytest_args: list[str], url: str | None) -> int:
     """Run the suite at each worker count, print the table; return the exit code."""
-    server = resolve_server(url, os.environ.get("TEST_DATABASE_URL"))
+    server = resolve_server(url, os.environ.get("TEST_DATABASE_URL"), cli_option="--url")
     print(f"pgsandbox stress: server {server.describe()}")
     results: list[StressResult] = []
     for workers in worker_counts:

@@ -151,7 +151,7 @@ class TestPrep:
         assert first.code == 0, first.err
         assert len(first.lines) == 3, first.out
         assert first.lines[0].startswith(
-            f"pgsandbox prep: server   {cluster_url} (--pgsandbox-url, configured in "
+            f"pgsandbox prep: server   {cluster_url} (--url, configured in "
         )
         assert re.fullmatch(
             rf"pgsandbox prep: template {expected} built in \d+\.\d\ds from alembic "
@@ -257,7 +257,7 @@ class TestStatus:
         try:
             result = run_cli(capsys, "--url", cluster_url, "status")
             assert result.code == 0, result.err
-            assert result.lines[0].startswith(f"server: {cluster_url} (--pgsandbox-url, ")
+            assert result.lines[0].startswith(f"server: {cluster_url} (--url, ")
             listed = {line.split()[0]: line.split()[1:] for line in result.lines[1:]}
             assert listed[worker] == ["worker", f"run={run_id}"]
             assert listed[shared] == ["shared", f"run={run_id}"]
@@ -442,9 +442,7 @@ class TestStress:
             "no:randomly",
         )
         assert result.code == 0, result.out
-        assert result.lines[0].startswith(
-            f"pgsandbox stress: server {cluster_url} (--pgsandbox-url, "
-        )
+        assert result.lines[0].startswith(f"pgsandbox stress: server {cluster_url} (--url, ")
         assert "pgsandbox stress: -n 1: -q -n 1 -p no:randomly" in result.lines
         assert "pgsandbox stress: -n 2: -q -n 2 -p no:randomly" in result.lines
         peaks = {}
