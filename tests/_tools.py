@@ -2,9 +2,8 @@
 
 A developer without LibreOffice (or latexmk, Chromium, ...) should still be able to run
 the suite: such tests skip and say what to install. In CI a skip would hide a broken
-setup, so there the same tests fail, unless the program is one CI deliberately does not
-install; such a program names an opt-in flag, and only a CI run that sets it requires
-the program (see docs/importers.md for LibreOffice's).
+setup, so there the same tests fail: CI installs every program the tests use
+(``.ci/run`` and ``.github/workflows/ci.yml``).
 """
 
 from __future__ import annotations
@@ -22,21 +21,18 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() == "true"
 
 
-def require_tool(name: str, *, install_hint: str, ci_env_flag: str | None = None) -> str:
+def require_tool(name: str, *, install_hint: str) -> str:
     """Return the path of program ``name``, or skip or fail the calling test.
 
     Policy when the program is not on ``PATH``:
 
     * outside CI: skip, with a reason naming ``install_hint``;
-    * in CI (``CI=true``) without ``ci_env_flag``: fail (a missing tool is a broken setup);
-    * in CI with ``ci_env_flag``: fail only if that variable is ``1``, else skip. For
-      heavy programs CI does not install unless a job opts in.
+    * in CI (``CI=true``): fail, since a missing tool there is a broken setup.
 
     Args:
         name: The program, e.g. ``"soffice"``.
         install_hint: The command that installs it, e.g.
             ``"apt-get install libreoffice-writer-nogui"``.
-        ci_env_flag: The variable that makes the program required in CI.
 
     Returns:
         The program's absolute path.
@@ -44,9 +40,7 @@ def require_tool(name: str, *, install_hint: str, ci_env_flag: str | None = None
     path = shutil.which(name)
     if path is not None:
         return path
-    required = in_ci() and (ci_env_flag is None or os.environ.get(ci_env_flag) == "1")
     reason = f"{name} is not installed (install it with: {install_hint})"
-    if required:
-        why = f"{ci_env_flag}=1" if ci_env_flag else "CI=true"
-        pytest.fail(f"{reason}; it is required here because {why}", pytrace=False)
+    if in_ci():
+        pytest.fail(f"{reason}; it is required here because CI=true", pytrace=False)
     pytest.skip(reason)

@@ -3,8 +3,8 @@
 No database here: this module replaces the folder's autouse sandbox fixture with a no-op,
 so it requests none of pgsandbox's fixtures.
 
-Tests that need LibreOffice skip when ``soffice`` is missing; under ``CI=true`` with
-``GLOSSATOR_REQUIRE_LIBREOFFICE=1`` they fail instead (see docs/importers.md). The
+Tests that need LibreOffice skip when ``soffice`` is missing; under ``CI=true``
+they fail instead (CI installs LibreOffice; see docs/importers.md). The
 stand-in tests (timeouts, crashes, cancellation) need only ``/bin/sh``.
 """
 
@@ -43,10 +43,8 @@ def _glossator_uses_sandbox() -> None:
 
 @pytest.fixture
 def soffice() -> str:
-    """LibreOffice's soffice, or a skip (a failure in CI with the opt-in flag)."""
-    return require_tool(
-        "soffice", install_hint=INSTALL_HINT, ci_env_flag="GLOSSATOR_REQUIRE_LIBREOFFICE"
-    )
+    """LibreOffice's soffice, or a skip (a failure under CI=true)."""
+    return require_tool("soffice", install_hint=INSTALL_HINT)
 
 
 def _fake_soffice(tmp_path: Path, body: str) -> str:

@@ -139,7 +139,6 @@ class TestRequireToolPolicy:
     def no_tools(self, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         monkeypatch.setenv("PATH", "/nonexistent")
         monkeypatch.delenv("CI", raising=False)
-        monkeypatch.delenv("GLOSSATOR_REQUIRE_LIBREOFFICE", raising=False)
         return monkeypatch
 
     def test_found_tool_returns_its_path(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,22 +158,12 @@ class TestRequireToolPolicy:
         with pytest.raises(pytest.fail.Exception, match="required here because CI=true"):
             require_tool("x-tool", install_hint="apt-get install x-tool")
 
-    def test_flagged_tool_skips_in_ci_unless_the_flag_is_set(
+    def test_libreoffice_is_required_in_ci_like_every_tool(
         self, no_tools: pytest.MonkeyPatch
     ) -> None:
-        """LibreOffice's policy: CI skips unless GLOSSATOR_REQUIRE_LIBREOFFICE=1."""
+        """No tool is exempt: CI installs LibreOffice, so its absence there is a failure."""
+        with pytest.raises(pytest.skip.Exception, match="libreoffice-writer-nogui"):
+            require_tool("soffice", install_hint=INSTALL_HINT)
         no_tools.setenv("CI", "true")
-        flag = "GLOSSATOR_REQUIRE_LIBREOFFICE"
-        with pytest.raises(pytest.skip.Exception):
-            require_tool("soffice", install_hint=INSTALL_HINT, ci_env_flag=flag)
-        no_tools.setenv(flag, "1")
-        with pytest.raises(pytest.fail.Exception, match=f"{flag}=1"):
-            require_tool("soffice", install_hint=INSTALL_HINT, ci_env_flag=flag)
-
-    def test_flag_alone_does_not_fail_outside_ci(self, no_tools: pytest.MonkeyPatch) -> None:
-        """The flag only matters together with CI=true."""
-        no_tools.setenv("GLOSSATOR_REQUIRE_LIBREOFFICE", "1")
-        with pytest.raises(pytest.skip.Exception):
-            require_tool(
-                "soffice", install_hint=INSTALL_HINT, ci_env_flag="GLOSSATOR_REQUIRE_LIBREOFFICE"
-            )
+        with pytest.raises(pytest.fail.Exception, match="required here because CI=true"):
+            require_tool("soffice", install_hint=INSTALL_HINT)

@@ -109,12 +109,20 @@ def sha256_of(path: Path) -> str:
 
 
 def load_manifest(root: Path) -> dict[str, ManifestEntry]:
-    """The manifest's entries by output path; empty when there is no manifest yet."""
+    """The manifest's entries by output path; empty when there is no manifest yet.
+
+    Raises:
+        ValueError: The manifest is not JSON in the form regen-fixtures writes (a bad
+            merge, an edit by hand); the message names the file and the fix.
+    """
     path = root / MANIFEST
     if not path.is_file():
         return {}
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return {output: ManifestEntry(**entry) for output, entry in raw["outputs"].items()}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {output: ManifestEntry(**entry) for output, entry in raw["outputs"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"{MANIFEST} is malformed ({error!r}); {_REGENERATE}") from None
 
 
 def manifest_text(entries: dict[str, ManifestEntry]) -> str:
@@ -136,9 +144,9 @@ def check_fixtures(root: Path) -> list[str]:
         return [f"{MANIFEST} is missing; {_REGENERATE}"]
     try:
         jobs = plan_jobs(root)
+        entries = load_manifest(root)
     except ValueError as error:
         return [str(error)]
-    entries = load_manifest(root)
     problems: list[str] = []
     for job in jobs:
         problems.extend(_check_job(root, job, entries.get(job.output)))

@@ -152,7 +152,10 @@ async def regenerate(root: Path) -> int:
     jobs = plan_jobs(root)
     toolbox = _Toolbox(await libreoffice_version())
     _say(f"regen-fixtures: {len(jobs)} outputs with {toolbox.libreoffice}")
-    old_entries = load_manifest(root)
+    try:
+        old_entries = load_manifest(root)
+    except ValueError:
+        old_entries = {}  # regeneration is the fix for a malformed manifest: rewrite it
     entries: dict[str, ManifestEntry] = {}
     for number, job in enumerate(jobs, start=1):
         job_started = time.perf_counter()

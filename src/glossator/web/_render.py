@@ -273,7 +273,8 @@ def _text_span(start: int, text: str, spans: Sequence[Span], titles: dict[int, s
     inner: list[str] = []
     cursor = start
     for span in spans:
-        if span.end <= start or span.start >= end:
+        # An empty line (plain-text fallback) lies inside a highlight but shows nothing of it.
+        if span.end <= start or span.start >= end or start == end:
             continue
         cut_start, cut_end = max(span.start, start), min(span.end, end)
         if cut_start > cursor:
