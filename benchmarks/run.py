@@ -329,13 +329,27 @@ def _targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 30",
             None if extra is None else extra <= 30,
         )
+    primary = report.get("server")
+    for server, by_server in sorted(report.get("ratios_by_server", {}).items()):
+        if server == primary:
+            continue  # checked above, per worker count
+        for key, value in sorted(by_server.items()):
+            if key.startswith("wall_per_test_db_over_database_n"):
+                workers = key.removeprefix("wall_per_test_db_over_database_n")
+                check(
+                    f"{server}: database mode wall < pytest-postgresql wall at -n {workers}",
+                    value,
+                    "> 1",
+                    value > 1,
+                )
     suite = report.get("integration_suite")
     if suite:
+        passed = suite.get("n0_exit") == 0 and suite.get("auto_exit") == 0
         check(
-            "glossator integration suite: -n auto beats -n 0",
+            "glossator integration suite: -n auto beats -n 0 (both runs passing)",
             _ratio(suite.get("n0_s"), suite.get("auto_s")),
             "> 1",
-            suite["auto_s"] < suite["n0_s"],
+            passed and suite["auto_s"] < suite["n0_s"],
         )
     return found
 
@@ -407,6 +421,11 @@ def _integration_suite() -> dict[str, Any]:
         )
         times[label] = round(time.perf_counter() - started, 2)
         times[f"{label[:-2]}_exit"] = done.returncode
+        summary = (done.stdout.strip().splitlines() or [""])[-1]
+        times[f"{label[:-2]}_summary"] = summary
+        _say(f"    -n {workers}: {times[label]:.1f} s, {summary}")
+        if done.returncode != 0:
+            _say("\n".join((done.stdout + done.stderr).strip().splitlines()[-30:]))
     return times
 
 
