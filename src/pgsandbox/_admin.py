@@ -80,8 +80,8 @@ def _explain_connect_failure(
     if "password authentication failed" in text or "no password supplied" in text:
         return (
             f"pgsandbox: PostgreSQL at {shown} (from {source}) refused the credentials: "
-            f"{detail}\n  Fix the user or password in {source}, or unset it to let pgsandbox "
-            "start a private cluster of its own."
+            f"{detail}\n  Fix the user or password in {source}, or {_without(source)} to let "
+            "pgsandbox start a private cluster of its own."
         )
     if "role" in text and "does not exist" in text:
         return (

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
     from sqlalchemy.engine import URL, Engine
     from sqlalchemy.orm import Session
-    from sqlalchemy.pool import PoolProxiedConnection
 
     from pgsandbox._diagnostics import ConnectionTracker
 
@@ -86,17 +85,20 @@ class EngineCache:
 
     def __init__(self) -> None:
         """Start empty; engines are created on first use."""
-        self._engines: dict[URL, AsyncEngine] = {}
+        self._engines: dict[tuple[URL, bool], AsyncEngine] = {}
 
     def get(self, target: TestTarget) -> AsyncEngine:
         """Return the loop's engine for the target's database, creating it on first use."""
-        key = target.url
+        key = (target.url, target.isolation == "transaction")
         engine = self._engines.get(key)
         if engine is None:
             engine = create_async_engine(
                 target.url,
                 pool_size=POOL_SIZE,
                 max_overflow=MAX_OVERFLOW,
+                # In transaction isolation pgsandbox sends BEGIN and ROLLBACK itself (see
+                # open_async_sandbox), so the driver must not begin transactions of its own.
+                **({"isolation_level": "AUTOCOMMIT"} if key[1] else {}),
                 # Outlives the test: connections start with the worker's idle name.
                 **_engine_options(target.tracker.application_name(idle=True)),
             )
@@ -162,8 +164,7 @@ async def open_async_sandbox(
         # That is one round trip where a BEGIN plus a SET took two, and the tag, being
         # SET LOCAL, goes away with the ROLLBACK. A COMMIT on the test's connection
         # cannot end this transaction either: whatever the test does is rolled back.
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        driver = _driver_of(await connection.get_raw_connection())
+        driver = _driver_of(connection)
         await driver.execute(
             f"BEGIN; SET LOCAL application_name TO {quote_literal(target.application_name)}"
         )
@@ -188,9 +189,10 @@ async def open_async_sandbox(
     _raise_leaks(target, problems)
 
 
-def _driver_of(raw: PoolProxiedConnection) -> asyncpg.Connection[Any]:
-    """The asyncpg connection under a freshly checked-out pool connection."""
-    driver = raw.driver_connection
+def _driver_of(connection: AsyncConnection) -> asyncpg.Connection[Any]:
+    """The asyncpg connection under a freshly checked-out connection (no I/O)."""
+    sync = connection.sync_connection
+    driver = sync.connection.driver_connection if sync is not None else None
     if not isinstance(driver, asyncpg.Connection):  # pragma: no cover - the URL is asyncpg's
         msg = f"pgsandbox expected an asyncpg connection, got {type(driver).__name__}"
         raise TypeError(msg)

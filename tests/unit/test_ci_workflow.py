@@ -269,6 +269,6 @@ class TestCoverageFlow:
         assert set(run["source_pkgs"]) == {"pgsandbox", "glossator"}
 
     def test_floor_does_not_drop_below_what_was_measured(self) -> None:
-        """fail_under stays at or above the 88% measured in docs/ci.md (raise it, never lower)."""
+        """fail_under stays at or above the 90% the CI issue asks for (raise it, never lower)."""
         pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
-        assert pyproject["tool"]["coverage"]["report"]["fail_under"] >= 88
+        assert pyproject["tool"]["coverage"]["report"]["fail_under"] >= 90
