@@ -7,9 +7,12 @@ collides with another test's, and the templates it built are dropped afterwards.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import textwrap
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,12 +20,12 @@ from alembic import command
 from alembic.config import Config
 
 from pgsandbox._admin import AdminConnection, connect
+from pgsandbox._cluster import Cluster, find_bindir
 from pgsandbox._server import ServerInfo, parse_server_url
 from pgsandbox._template import SchemaSource
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
 pytest_plugins = ["pytester"]
 
@@ -161,6 +164,30 @@ def run_id_of(result: pytest.RunResult) -> str:
         if line.startswith("pgsandbox: run "):
             return line.split()[2].rstrip(",")
     raise AssertionError("no 'pgsandbox: run' line in:\n" + result.stdout.str())
+
+
+@pytest.fixture(scope="module")
+def private_cluster() -> Iterator[Cluster]:
+    """A cluster only this module uses, in a folder of its own, removed afterwards.
+
+    For tests of server-wide operations (reap, stop): on the server the other tests share,
+    a reap would drop the databases a concurrent ``--pgsandbox-keep`` test is checking.
+    """
+    shm = Path("/dev/shm")  # noqa: S108  # where pgsandbox itself puts clusters, a folder per test
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    cluster = Cluster(find_bindir(), Path(tempfile.mkdtemp(prefix="pgsandbox-test-cli-", dir=base)))
+    try:
+        cluster.ensure_running()
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster_url(private_cluster: Cluster) -> str:
+    """The private cluster's URL (a test that stops it starts it again, maybe on a new port)."""
+    return private_cluster.ensure_running().url.render_as_string(hide_password=False)
 
 
 __all__ = ["Project", "drop_templates", "make_project", "parse_server_url", "run_id_of"]

@@ -9,14 +9,10 @@ throw-away folder.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import shutil
-import tempfile
 import textwrap
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -25,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from pgsandbox.__main__ import main
 from pgsandbox._admin import AdminConnection, connect
-from pgsandbox._cluster import Cluster, find_bindir
+from pgsandbox._cluster import Cluster
 from pgsandbox._errors import ServerUnavailable
 from pgsandbox._naming import (
     advisory_key,
@@ -40,6 +36,7 @@ from tests.plugin.conftest import drop_templates, make_project
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from tests.plugin.conftest import Project
 
@@ -65,26 +62,6 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> CliResult:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return CliResult(code, out, err)
-
-
-@pytest.fixture(scope="module")
-def private_cluster() -> Iterator[Cluster]:
-    """A cluster only this module uses, in a folder of its own, removed afterwards."""
-    shm = Path("/dev/shm")  # noqa: S108  # where pgsandbox itself puts clusters, a folder per test
-    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
-    cluster = Cluster(find_bindir(), Path(tempfile.mkdtemp(prefix="pgsandbox-test-cli-", dir=base)))
-    try:
-        cluster.ensure_running()
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(cluster.root, ignore_errors=True)
-
-
-@pytest.fixture
-def cluster_url(private_cluster: Cluster) -> str:
-    """The private cluster's URL (a test that stops it starts it again, maybe on a new port)."""
-    return private_cluster.ensure_running().url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+from sqlalchemy.engine import make_url
+
+from pgsandbox._admin import AdminConnection, connect
 from tests.plugin.conftest import run_id_of
 
 if TYPE_CHECKING:
-    from pgsandbox._admin import AdminConnection
     from tests.plugin.conftest import Project
 
 LIST_DATABASES = """
@@ -53,16 +55,25 @@ class TestWorkerDatabases:
                 admin.drop(name)
 
     def test_reap_drops_leftovers_of_dead_runs_only(
-        self, project: Project, admin: AdminConnection
+        self, project: Project, cluster_url: str
     ) -> None:
-        """``--pgsandbox-reap`` drops databases whose run is over, and nothing else."""
+        """``--pgsandbox-reap`` drops databases whose run is over, and nothing else.
+
+        On a private cluster: a reap on the shared server would also drop what a
+        concurrent ``--pgsandbox-keep`` test (another xdist worker) is about to check.
+        """
         project.pytester.makepyfile(test_one=LIST_DATABASES.format(n=0))
-        kept_run = run_id_of(project.run("--pgsandbox-keep"))
-        assert _run_databases(admin, kept_run)
-        result = project.run("--pgsandbox-reap")
-        result.assert_outcomes(passed=1)
-        result.stdout.fnmatch_lines([f"pgsandbox: reaped * database(s)*pgsb_{kept_run}_*"])
-        assert _run_databases(admin, kept_run) == []
+        on_private = f"--pgsandbox-url={cluster_url}"
+        kept_run = run_id_of(project.run("--pgsandbox-keep", on_private))
+        private = AdminConnection(connect(make_url(cluster_url), source="the private cluster"))
+        try:
+            assert _run_databases(private, kept_run)
+            result = project.run("--pgsandbox-reap", on_private)
+            result.assert_outcomes(passed=1)
+            result.stdout.fnmatch_lines([f"pgsandbox: reaped * database(s)*pgsb_{kept_run}_*"])
+            assert _run_databases(private, kept_run) == []
+        finally:
+            private.close()
 
     def test_two_concurrent_runs_on_one_server_both_pass(self, project: Project) -> None:
         """Runs started at the same time (worktrees, CI jobs) never collide."""
