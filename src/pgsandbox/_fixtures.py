@@ -153,8 +153,8 @@ def pgsandbox_session(_pgsandbox_sandbox: AsyncSandbox) -> AsyncSession:
 def pgsandbox_connection(_pgsandbox_sandbox: AsyncSandbox) -> AsyncConnection:
     """The test's ``AsyncConnection``.
 
-    In ``transaction`` isolation it holds the outer transaction that is rolled back after
-    the test: do not commit on it, commit through sessions instead.
+    In ``transaction`` isolation pgsandbox owns its outer transaction and rolls it back
+    after the test; ``commit()`` on it changes nothing, so commit through sessions.
     """
     return _pgsandbox_sandbox.connection
 

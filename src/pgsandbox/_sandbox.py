@@ -158,8 +158,8 @@ async def open_async_sandbox(
         return
     problems: list[str] = []
     async with _own_connection(engine, target, tag=False) as connection:
-        # pgsandbox runs the outer transaction itself: the driver is put in autocommit
-        # (so neither SQLAlchemy nor asyncpg sends a BEGIN of its own), and one simple
+        # pgsandbox runs the outer transaction itself: this engine's driver is in autocommit
+        # (EngineCache.get), so neither SQLAlchemy nor asyncpg sends a BEGIN; one simple
         # query opens the transaction and tags it with the test's application_name.
         # That is one round trip where a BEGIN plus a SET took two, and the tag, being
         # SET LOCAL, goes away with the ROLLBACK. A COMMIT on the test's connection
