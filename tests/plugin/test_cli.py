@@ -33,6 +33,7 @@ from pgsandbox._naming import (
 from pgsandbox._stress import connection_bound
 from pgsandbox._template import SchemaSource, fingerprint
 from tests.plugin.conftest import drop_templates, make_project
+from tests.plugin.test_stress import TABLE_HEADER
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -432,16 +433,7 @@ class TestStress:
             peaks[workers] = int(match.group(1))
             assert 0 < peaks[workers] <= connection_bound(workers)
         header = next(i for i, x in enumerate(result.lines) if x.split()[:1] == ["workers"])
-        assert result.lines[header].split() == [
-            "workers",
-            "wall",
-            "s",
-            "speed-up",
-            "peak",
-            "conns",
-            "bound",
-            "failures",
-        ]
+        assert result.lines[header].split() == TABLE_HEADER
         # workers, wall s, speed-up (against the first count), peak, bound, failures
         rows = [line.split() for line in result.lines[header + 1 : header + 3]]
         assert [(r[0], r[3], r[4], r[5]) for r in rows] == [

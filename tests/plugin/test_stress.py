@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from tests.plugin.conftest import Project
 
 
+#: The words of the stress table's header line.
+TABLE_HEADER = ["workers", "wall", "s", "speed-up", "peak", "conns", "bound", "failures"]
+
+
 class TestConnectionBound:
     def test_is_the_documented_formula(self) -> None:
         """``2 + workers x (pool size + overflow + 3)``, as docs/pgsandbox.md states it."""
@@ -77,16 +81,7 @@ class TestTable:
 
     def test_no_results_is_just_the_header(self) -> None:
         """An empty worker list prints the header alone."""
-        assert _table([]).split() == [
-            "workers",
-            "wall",
-            "s",
-            "speed-up",
-            "peak",
-            "conns",
-            "bound",
-            "failures",
-        ]
+        assert _table([]).split() == TABLE_HEADER
 
 
 FAILING_SUITE = """

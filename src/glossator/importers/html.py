@@ -36,6 +36,9 @@ import nh3
 
 __all__ = [
     "ALLOWED_TAGS",
+    "BLOCK_TAGS",
+    "DROPPED_WITH_CONTENT",
+    "HTML_WHITESPACE",
     "ID_PREFIX",
     "NormalizedDocument",
     "html_to_plain_text",
@@ -58,7 +61,7 @@ ALLOWED_TAGS: Final = frozenset(
 )  # fmt: skip
 
 # Elements removed together with their content (not just unwrapped).
-_DROPPED_WITH_CONTENT: Final = frozenset(
+DROPPED_WITH_CONTENT: Final = frozenset(
     {
         "script", "style", "title", "template", "noscript", "iframe", "object", "embed",
         "svg", "math", "textarea", "select", "button", "noembed", "noframes", "xmp",
@@ -134,7 +137,7 @@ def _relative_url(url: str) -> str | None:
 
 _CLEANER: Final = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
-    clean_content_tags=set(_DROPPED_WITH_CONTENT),
+    clean_content_tags=set(DROPPED_WITH_CONTENT),
     attributes=_ATTRIBUTES,
     attribute_filter=_filter_attribute,
     strip_comments=True,
@@ -163,7 +166,7 @@ def sanitize_html(html: str) -> str:
 # ----------------------------------------------------------------------------- plain text
 
 # Elements whose start and end are line boundaries in the plain text.
-_BLOCK_TAGS: Final = frozenset(
+BLOCK_TAGS: Final = frozenset(
     {
         "address", "article", "aside", "blockquote", "caption", "dd", "div", "dl", "dt",
         "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
@@ -171,7 +174,7 @@ _BLOCK_TAGS: Final = frozenset(
         "tfoot", "th", "thead", "tr", "ul", "body", "html",
     }
 )  # fmt: skip
-_HTML_WHITESPACE: Final = re.compile(r"[ \t\n\r\f]+")
+HTML_WHITESPACE: Final = re.compile(r"[ \t\n\r\f]+")
 
 
 class _PlainTextExtractor(HTMLParser):
@@ -185,11 +188,11 @@ class _PlainTextExtractor(HTMLParser):
         self._skip_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _DROPPED_WITH_CONTENT:
+        if tag in DROPPED_WITH_CONTENT:
             self._skip_depth += 1
         elif tag == "br":
             self._end_line(keep_empty=self._pre_depth > 0)
-        elif tag in _BLOCK_TAGS:
+        elif tag in BLOCK_TAGS:
             self._end_line()
             if tag == "pre":
                 self._pre_depth += 1
@@ -197,13 +200,13 @@ class _PlainTextExtractor(HTMLParser):
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "br":
             self._end_line(keep_empty=self._pre_depth > 0)
-        elif tag in _BLOCK_TAGS:
+        elif tag in BLOCK_TAGS:
             self._end_line()
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _DROPPED_WITH_CONTENT:
+        if tag in DROPPED_WITH_CONTENT:
             self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in _BLOCK_TAGS:
+        elif tag in BLOCK_TAGS:
             self._end_line()
             if tag == "pre":
                 self._pre_depth = max(0, self._pre_depth - 1)
@@ -214,7 +217,7 @@ class _PlainTextExtractor(HTMLParser):
         if self._pre_depth:
             self._pieces.append(data)
         else:
-            self._pieces.append(_HTML_WHITESPACE.sub(" ", data))
+            self._pieces.append(HTML_WHITESPACE.sub(" ", data))
 
     def _end_line(self, *, keep_empty: bool = False) -> None:
         text = "".join(self._pieces)
@@ -225,7 +228,7 @@ class _PlainTextExtractor(HTMLParser):
             if text or keep_empty:
                 self.lines.extend(line.rstrip("\r") for line in lines)
             return
-        line = _HTML_WHITESPACE.sub(" ", text).strip(" ")
+        line = HTML_WHITESPACE.sub(" ", text).strip(" ")
         if line:
             self.lines.append(line)
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import re
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Final
 
 from markupsafe import Markup
 
+from glossator.importers.html import BLOCK_TAGS, DROPPED_WITH_CONTENT, HTML_WHITESPACE
 from glossator.ranges import Span, split_overlapping
 
 if TYPE_CHECKING:
@@ -40,23 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = ["render_annotated_html"]
 
-# Keep in step with glossator.importers.html (_BLOCK_TAGS, _DROPPED_WITH_CONTENT).
-_BLOCK_TAGS: Final = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "caption", "dd", "div", "dl", "dt",
-        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td",
-        "tfoot", "th", "thead", "tr", "ul", "body", "html",
-    }
-)  # fmt: skip
-_SKIPPED: Final = frozenset(
-    {
-        "script", "style", "title", "template", "noscript", "iframe", "object", "embed",
-        "svg", "math", "textarea", "select", "button", "noembed", "noframes", "xmp",
-    }
-)  # fmt: skip
+# Block, dropped-with-content and whitespace rules are the importer's own (imported): the
+# renderer must split text exactly where the importer's plain text does, whose offsets are
+# the highlights' offsets.
 _VOID_TAGS: Final = frozenset({"br", "hr", "img", "wbr"})
-_HTML_WHITESPACE: Final = re.compile(r"[ \t\n\r\f]+")
 
 
 @dataclasses.dataclass(slots=True)
@@ -83,12 +70,12 @@ class _OffsetRenderer(HTMLParser):
     # ------------------------------------------------------------------ parser events
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIPPED:
+        if tag in DROPPED_WITH_CONTENT:
             self._skip_depth += 1
             return
         if tag == "br":
             self._end_line(keep_empty=self._pre_depth > 0)
-        elif tag in _BLOCK_TAGS:
+        elif tag in BLOCK_TAGS:
             self._end_line()
             if tag == "pre":
                 self._pre_depth += 1
@@ -98,17 +85,17 @@ class _OffsetRenderer(HTMLParser):
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "br":
             self._end_line(keep_empty=self._pre_depth > 0)
-        elif tag in _BLOCK_TAGS:
+        elif tag in BLOCK_TAGS:
             self._end_line()
         if not self._skip_depth:
             closing = "" if tag in _VOID_TAGS else f"</{tag}>"
             self.parts.append(f"<{tag}{_attributes(attrs)}>{closing}")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED:
+        if tag in DROPPED_WITH_CONTENT:
             self._skip_depth = max(0, self._skip_depth - 1)
             return
-        if tag in _BLOCK_TAGS:
+        if tag in BLOCK_TAGS:
             self._end_line()
             if tag == "pre":
                 self._pre_depth = max(0, self._pre_depth - 1)
@@ -118,7 +105,7 @@ class _OffsetRenderer(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._skip_depth:
             return
-        raw = data if self._pre_depth else _HTML_WHITESPACE.sub(" ", data)
+        raw = data if self._pre_depth else HTML_WHITESPACE.sub(" ", data)
         piece = _Piece(raw)
         self._line_pieces.append(piece)
         self.parts.append(piece)
@@ -141,7 +128,7 @@ class _OffsetRenderer(HTMLParser):
 
     def _end_flow_line(self, chars: list[tuple[str, _Piece]]) -> None:
         # Collapse runs of whitespace to one space and strip the line, as
-        # `_HTML_WHITESPACE.sub(" ", text).strip(" ")` does, keeping track of the pieces.
+        # `HTML_WHITESPACE.sub(" ", text).strip(" ")` does, keeping track of the pieces.
         kept: list[tuple[str, _Piece]] = []
         for char, piece in chars:
             if char in " \t\n\r\f":
