@@ -91,9 +91,11 @@ class WorkerDatabases:
         """Spares to keep ready: none on a server that syncs to disk.
 
         Measured on PostgreSQL 15 with fsync on (docs/benchmarks.md): every DROP DATABASE
-        forces a checkpoint, which must also write out the spares' freshly copied pages,
-        so spares tripled the time per test there (1.47 s against 0.47 s, and 0.39 s for
-        pytest-postgresql). Clones are still made and dropped in the background.
+        forces a checkpoint, which writes and syncs every live clone's freshly copied
+        pages, while a clone dropped before any checkpoint never reaches the disk. Spares
+        are live at every checkpoint, so they tripled the time per test there (1.47 s
+        against 0.47 s, and 0.39 s for pytest-postgresql). Clones are still made, and
+        dropped in batches, in the background (see ``_clone_pool``).
         """
         row = self._connection().conn.execute("SHOW fsync").fetchone()
         return CLONE_POOL_SIZE if row is not None and row[0] == "off" else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -85,7 +86,7 @@ def template(admin: AdminConnection) -> Iterator[str]:
 
 
 class TestClonePool:
-    def _pool(self, template: str, prefix: str, size: int = 2) -> ClonePool:
+    def _pool(self, template: str, prefix: str, size: int = 2, drop_batch: int = 8) -> ClonePool:
         server = server_url()
         serial = itertools.count(1)
         return ClonePool(
@@ -95,6 +96,7 @@ class TestClonePool:
             next_name=lambda: f"{prefix}_{next(serial)}",
             meta={"kind": "test", "run": "pooltest"},
             size=size,
+            drop_batch=drop_batch,
         )
 
     def test_take_returns_ready_clones_and_close_drops_spares_and_released(
@@ -135,3 +137,39 @@ class TestClonePool:
                 pool.take()
         finally:
             pool.close()
+
+    def test_used_clones_are_dropped_a_full_batch_at_a_time(
+        self, admin: AdminConnection, template: str
+    ) -> None:
+        """Released clones wait for a full batch (they share checkpoints), then all go."""
+        prefix = f"{template}_b"
+        pool = self._pool(template, prefix, size=0, drop_batch=3)
+        try:
+            first, second = pool.take(), pool.take()
+            pool.release(first)
+            pool.release(second)
+            # The pool's thread handles its jobs in order: once this clone is made, both
+            # releases above have been queued for dropping, but the batch is not full.
+            third = pool.take()
+            assert admin.exists(first)
+            assert admin.exists(second)
+            pool.release(third)
+            deadline = time.monotonic() + 30
+            while any(admin.exists(name) for name in (first, second, third)):
+                assert time.monotonic() < deadline, "the full batch was never dropped"
+                time.sleep(0.05)
+        finally:
+            pool.close()
+        assert [d.name for d in admin.owned_databases() if d.name.startswith(prefix)] == []
+
+    def test_close_drops_a_batch_that_is_not_full(
+        self, admin: AdminConnection, template: str
+    ) -> None:
+        """The last used clones of a run are dropped by close, batch full or not."""
+        prefix = f"{template}_p"
+        pool = self._pool(template, prefix, size=1, drop_batch=8)
+        taken = [pool.take() for _ in range(3)]
+        for name in taken:
+            pool.release(name)
+        pool.close()
+        assert [d.name for d in admin.owned_databases() if d.name.startswith(prefix)] == []
