@@ -13,6 +13,7 @@ subprocesses see; tests stay apart by using unique data.
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.util import await_
 
 from pgsandbox._diagnostics import quote_literal
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from sqlalchemy.engine import URL, Engine
+    from sqlalchemy.engine import URL, Connection, Dialect, Engine
     from sqlalchemy.orm import Session
 
     from pgsandbox._diagnostics import ConnectionTracker
@@ -102,6 +104,8 @@ class EngineCache:
                 # Outlives the test: connections start with the worker's idle name.
                 **_engine_options(target.tracker.application_name(idle=True)),
             )
+            if key[1]:
+                send_savepoints_to_the_driver(engine.sync_engine.dialect)
             target.tracker.instrument(engine.sync_engine, f"pooled:{target.database}")
             self._engines[key] = engine
         return engine
@@ -111,6 +115,59 @@ class EngineCache:
         engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
             await engine.dispose()
+
+
+def send_savepoints_to_the_driver(dialect: Dialect) -> None:
+    """Make one engine's SAVEPOINT, RELEASE and ROLLBACK TO go straight to asyncpg.
+
+    In ``transaction`` isolation every session's transaction is a savepoint, two
+    statements per commit. Through ``Connection.execute`` each is compiled, prepared and
+    described like a query; sent as text over asyncpg's simple protocol it is one
+    round trip and about half the client CPU (a SAVEPOINT and RELEASE pair: 0.41 ms
+    against 0.21 ms, docs/benchmarks.md). SQLAlchemy still runs its savepoint events,
+    logs the statement when echo is on, and raises its own ``DBAPIError`` subclasses.
+    Only the dialect instance of the given engine changes (each engine has its own).
+    """
+    preparer = dialect.identifier_preparer
+    for method, verb in (
+        ("do_savepoint", "SAVEPOINT"),
+        ("do_release_savepoint", "RELEASE SAVEPOINT"),
+        ("do_rollback_to_savepoint", "ROLLBACK TO SAVEPOINT"),
+    ):
+        fallback = getattr(dialect, method)
+        # An instance attribute shadows the class's method for this dialect only.
+        vars(dialect)[method] = functools.partial(
+            _savepoint_statement, verb=verb, preparer=preparer, fallback=fallback
+        )
+
+
+def _savepoint_statement(
+    connection: Connection, name: str, *, verb: str, preparer: Any, fallback: Any
+) -> None:
+    adapted = connection.connection.dbapi_connection
+    driver = getattr(adapted, "_connection", None)
+    mutex = getattr(adapted, "_execute_mutex", None)
+    if not isinstance(driver, asyncpg.Connection) or mutex is None:
+        fallback(connection, name)  # not SQLAlchemy's asyncpg adapter as we know it
+        return
+    statement = f"{verb} {preparer.format_savepoint(None, name)}"
+    # Connection's own logging switch and error handling, as its execute path uses them.
+    if connection._echo:
+        connection._log_info(statement)
+    try:
+        await_(_execute_simple(adapted, driver, mutex, statement))
+    except Exception as exc:
+        connection._handle_dbapi_exception(exc, statement, (), None, None)
+
+
+async def _execute_simple(
+    adapted: Any, driver: asyncpg.Connection[Any], mutex: Any, statement: str
+) -> None:
+    async with mutex:  # the adapter's lock: one statement at a time per connection
+        try:
+            await driver.execute(statement)
+        except Exception as error:
+            adapted._handle_exception(error)  # asyncpg's error as the adapter's DBAPI error
 
 
 @contextlib.asynccontextmanager

@@ -62,6 +62,56 @@ class TestTransactionIsolation:
         )
         project.run().assert_outcomes(passed=1)
 
+    def test_savepoints_sent_by_pgsandbox_behave_like_sqlalchemys(self, project: Project) -> None:
+        """SAVEPOINT, RELEASE and ROLLBACK TO go to asyncpg directly: same effect, log, errors."""
+        project.pytester.makepyfile(
+            test_savepoints="""
+            import logging
+
+            import pytest
+            from sqlalchemy import text
+            from sqlalchemy.exc import DBAPIError
+
+            @pytest.fixture(autouse=True)
+            def sql_log(caplog):
+                # Before pgsandbox's fixtures: a connection reads the log level once.
+                caplog.set_level(logging.INFO, logger="sqlalchemy.engine")
+
+            async def test_1_nested_rollback_keeps_the_rest(pgsandbox_sessionmaker, caplog):
+                async with pgsandbox_sessionmaker() as session:
+                    await session.execute(text("INSERT INTO items (name) VALUES ('kept')"))
+                    nested = await session.begin_nested()
+                    await session.execute(text("INSERT INTO items (name) VALUES ('undone')"))
+                    await nested.rollback()
+                    await session.commit()
+                async with pgsandbox_sessionmaker() as session:
+                    names = (await session.execute(text("SELECT name FROM items"))).scalars()
+                    assert names.all() == ["kept"]
+                logged = [record.getMessage() for record in caplog.records]
+                for statement in (
+                    "SAVEPOINT sa_savepoint_1",
+                    "SAVEPOINT sa_savepoint_2",
+                    "ROLLBACK TO SAVEPOINT sa_savepoint_2",
+                    "RELEASE SAVEPOINT sa_savepoint_1",
+                ):
+                    assert statement in logged, logged
+
+            async def test_2_a_failing_savepoint_raises_sqlalchemys_error(
+                pgsandbox_connection, pgsandbox_sessionmaker
+            ):
+                with pytest.raises(DBAPIError, match="division by zero"):
+                    await pgsandbox_connection.execute(text("SELECT 1/0"))
+                with pytest.raises(DBAPIError, match="current transaction is aborted"):
+                    async with pgsandbox_sessionmaker() as session:
+                        await session.execute(text("SELECT 1"))
+
+            async def test_3_the_next_test_starts_clean(pgsandbox_sessionmaker):
+                async with pgsandbox_sessionmaker() as session:
+                    assert await session.scalar(text("SELECT count(*) FROM items")) == 0
+            """
+        )
+        project.run("-p", "no:randomly").assert_outcomes(passed=3)
+
     def test_a_commit_on_the_tests_connection_is_rolled_back_too(self, project: Project) -> None:
         """pgsandbox owns the outer transaction: even ``connection.commit()`` cannot end it."""
         project.pytester.makepyfile(
