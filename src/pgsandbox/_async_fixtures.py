@@ -3,7 +3,7 @@
 Loaded only when pytest-asyncio is installed. ``_pgsandbox_engines_<scope>`` lives exactly
 as long as the event loop of that scope, so its pooled engines are created and disposed
 in that loop; ``_pgsandbox_sandbox_<scope>`` opens one test's connection and session in
-it. The sync dispatcher ``_pgsandbox_sandbox`` picks the scope the test runs in.
+it. The public fixtures pick the scope the test runs in (``_fixtures._sandbox_of``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Three tiers, as pytest-django has them: the public ``pgsandbox_*`` fixtures users request;
 nothing meant for overriding yet; ``_pgsandbox_*`` machinery. The async objects are built
-by one fixture per event-loop scope (``_pgsandbox_sandbox_<scope>``), and a sync
-dispatcher picks the one matching the test's loop, so engines and connections are always
+by one fixture per event-loop scope (``_pgsandbox_sandbox_<scope>``), and the public
+fixtures pick the one matching the test's loop, so engines and connections are always
 created, used and disposed in the same loop, whatever loop scopes a project uses.
 """
 
@@ -100,6 +100,7 @@ def _pgsandbox_target(request: pytest.FixtureRequest) -> Iterator[TestTarget]:
         application_name=tracker.application_name(),
         nodeid=request.node.nodeid,
         tracker=tracker,
+        wants_connection="pgsandbox_connection" in request.fixturenames,
     )
     try:
         yield target
@@ -108,8 +109,12 @@ def _pgsandbox_target(request: pytest.FixtureRequest) -> Iterator[TestTarget]:
             worker.drop_test_database(name)
 
 
-@pytest.fixture
-def _pgsandbox_sandbox(request: pytest.FixtureRequest) -> AsyncSandbox:
+def _sandbox_of(request: pytest.FixtureRequest) -> AsyncSandbox:
+    """The test's async sandbox, from the fixture of the loop scope the test runs in.
+
+    A function, not a fixture of its own: each fixture in the chain costs every test
+    pytest's setup and teardown of it.
+    """
     if importlib.util.find_spec("pytest_asyncio") is None:
         pytest.fail(
             "pgsandbox's async fixtures need pytest-asyncio: pip install pytest-asyncio "
@@ -133,36 +138,34 @@ def pgsandbox_url(_pgsandbox_target: TestTarget) -> str:
 
 
 @pytest.fixture
-def pgsandbox_sessionmaker(_pgsandbox_sandbox: AsyncSandbox) -> async_sessionmaker[AsyncSession]:
+def pgsandbox_sessionmaker(request: pytest.FixtureRequest) -> async_sessionmaker[AsyncSession]:
     """Session factory to hand to the code under test (one autouse fixture in conftest).
 
     In ``transaction`` isolation every session it makes joins the test's outer
     transaction through a savepoint: commits are real to the code, and rolled back after
     the test. Sessions use ``expire_on_commit=False``.
     """
-    return _pgsandbox_sandbox.sessionmaker
+    return _sandbox_of(request).sessionmaker
 
 
 @pytest.fixture
-def pgsandbox_session(_pgsandbox_sandbox: AsyncSandbox) -> AsyncSession:
+def pgsandbox_session(request: pytest.FixtureRequest) -> AsyncSession:
     """An ``AsyncSession`` from :func:`pgsandbox_sessionmaker`, closed after the test."""
-    return _pgsandbox_sandbox.session
+    return _sandbox_of(request).session
 
 
 @pytest.fixture
-def pgsandbox_connection(_pgsandbox_sandbox: AsyncSandbox) -> AsyncConnection:
+def pgsandbox_connection(request: pytest.FixtureRequest) -> AsyncConnection:
     """The test's ``AsyncConnection``.
 
     In ``transaction`` isolation pgsandbox owns its outer transaction and rolls it back
     after the test; ``commit()`` on it changes nothing, so commit through sessions.
     """
-    return _pgsandbox_sandbox.connection
+    return _sandbox_of(request).connection
 
 
 @pytest.fixture
-def pgsandbox_engine(
-    _pgsandbox_sandbox: AsyncSandbox, _pgsandbox_target: TestTarget
-) -> AsyncEngine:
+def pgsandbox_engine(request: pytest.FixtureRequest, _pgsandbox_target: TestTarget) -> AsyncEngine:
     """An ``AsyncEngine`` for this test's database, created in the test's event loop.
 
     Only for ``database`` and ``shared`` isolation: an engine's connections cannot join
@@ -177,7 +180,7 @@ def pgsandbox_engine(
             'or mark the test @pytest.mark.pgsandbox(isolation="database").',
             pytrace=False,
         )
-    return _pgsandbox_sandbox.engine
+    return _sandbox_of(request).engine
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -61,16 +62,39 @@ class TestTarget:
     application_name: str
     nodeid: str
     tracker: ConnectionTracker
+    #: The test asked for ``pgsandbox_connection``, so it may use the driver directly:
+    #: ``transaction`` isolation then begins at once, not with the first statement.
+    wants_connection: bool = False
 
 
-@dataclass(frozen=True, slots=True)
 class AsyncSandbox:
     """The async objects a test gets; all created in, and bound to, the test's loop."""
 
-    engine: AsyncEngine
-    connection: AsyncConnection
-    sessionmaker: async_sessionmaker[AsyncSession]
-    session: AsyncSession
+    __slots__ = ("_session", "connection", "engine", "sessionmaker")
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        connection: AsyncConnection,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """Hold the test's engine, connection and session factory."""
+        self.engine = engine
+        self.connection = connection
+        self.sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ``pgsandbox_session`` session, made when a test first asks for it."""
+        if self._session is None:
+            self._session = self.sessionmaker()
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session, if one was made."""
+        if self._session is not None:
+            await self._session.close()
 
 
 #: Pool of each pgsandbox engine (one per database and event loop in a worker).
@@ -83,15 +107,16 @@ def _engine_options(application_name: str) -> dict[str, object]:
 
 
 class EngineCache:
-    """Pooled engines of one event loop, by URL; disposed together in that loop."""
+    """Pooled engines of one event loop, by database; disposed together in that loop."""
 
     def __init__(self) -> None:
         """Start empty; engines are created on first use."""
-        self._engines: dict[tuple[URL, bool], AsyncEngine] = {}
+        self._engines: dict[tuple[str, bool], AsyncEngine] = {}
 
     def get(self, target: TestTarget) -> AsyncEngine:
         """Return the loop's engine for the target's database, creating it on first use."""
-        key = (target.url, target.isolation == "transaction")
+        # By name: hashing a URL renders it as a string, on every test.
+        key = (target.database, target.isolation == "transaction")
         engine = self._engines.get(key)
         if engine is None:
             engine = create_async_engine(
@@ -106,6 +131,7 @@ class EngineCache:
             )
             if key[1]:
                 send_savepoints_to_the_driver(engine.sync_engine.dialect)
+                event.listen(engine.sync_engine, "before_cursor_execute", _begin_if_owed)
             target.tracker.instrument(engine.sync_engine, f"pooled:{target.database}")
             self._engines[key] = engine
         return engine
@@ -117,6 +143,44 @@ class EngineCache:
             await engine.dispose()
 
 
+#: ``Connection.info`` key of the statements pgsandbox owes a test's connection.
+_OWED = "pgsandbox_owed"
+
+
+class _Owed:
+    """Statements owed to the server, sent in the round trip of the test's next one.
+
+    ``transaction`` isolation needs ``BEGIN`` (with the test's tag) before the test's
+    first statement, not before the test: a test that never queries costs no round trip,
+    and one that does sends ``BEGIN; SET LOCAL …; SAVEPOINT …`` as one simple query. A
+    session's end is owed too: ``ROLLBACK TO SAVEPOINT`` (a session closed without
+    committing, as most read-only ones are) must go before the next statement, and
+    ``RELEASE SAVEPOINT`` (a commit) only before the next savepoint statement, since
+    statements that run inside a savepoint see and lock the same rows. The test's
+    ``ROLLBACK`` makes whatever is still owed at its end unnecessary.
+    """
+
+    __slots__ = ("begun", "statements", "urgent")
+
+    def __init__(self, statements: list[str]) -> None:
+        self.statements = statements
+        self.urgent = True  # something owed must precede the next statement of any kind
+        self.begun = False
+
+    def owe(self, statement: str, *, urgent: bool) -> None:
+        """Add a statement to send later, in order."""
+        self.statements.append(statement)
+        self.urgent = self.urgent or urgent
+
+    def take(self, statement: str | None = None) -> str:
+        """Everything owed, then ``statement``, as one simple query; nothing is owed after."""
+        parts = [*self.statements, statement] if statement else self.statements
+        self.statements = []
+        self.urgent = False
+        self.begun = True  # even if the query fails: the server may have begun
+        return "; ".join(parts)
+
+
 def send_savepoints_to_the_driver(dialect: Dialect) -> None:
     """Make one engine's SAVEPOINT, RELEASE and ROLLBACK TO go straight to asyncpg.
 
@@ -124,9 +188,10 @@ def send_savepoints_to_the_driver(dialect: Dialect) -> None:
     statements per commit. Through ``Connection.execute`` each is compiled, prepared and
     described like a query; sent as text over asyncpg's simple protocol it is one
     round trip and about half the client CPU (a SAVEPOINT and RELEASE pair: 0.41 ms
-    against 0.21 ms, docs/benchmarks.md). SQLAlchemy still runs its savepoint events,
-    logs the statement when echo is on, and raises its own ``DBAPIError`` subclasses.
-    Only the dialect instance of the given engine changes (each engine has its own).
+    against 0.21 ms, docs/benchmarks.md), and it can carry what :class:`_Owed` holds.
+    SQLAlchemy still runs its savepoint events, logs the statement when echo is on, and
+    raises its own ``DBAPIError`` subclasses. Only the dialect instance of the given
+    engine changes (each engine has its own).
     """
     preparer = dialect.identifier_preparer
     for method, verb in (
@@ -144,30 +209,65 @@ def send_savepoints_to_the_driver(dialect: Dialect) -> None:
 def _savepoint_statement(
     connection: Connection, name: str, *, verb: str, preparer: Any, fallback: Any
 ) -> None:
-    adapted = connection.connection.dbapi_connection
-    driver = getattr(adapted, "_connection", None)
-    mutex = getattr(adapted, "_execute_mutex", None)
-    if not isinstance(driver, asyncpg.Connection) or mutex is None:
-        fallback(connection, name)  # not SQLAlchemy's asyncpg adapter as we know it
+    owed: _Owed | None = connection.info.get(_OWED)
+    if owed is None:
+        fallback(connection, name)  # not a test's connection (or an adapter we don't know)
         return
     statement = f"{verb} {preparer.format_savepoint(None, name)}"
-    # Connection's own logging switch and error handling, as its execute path uses them.
+    # Connection's own logging switch, as its execute path uses it.
     if connection._echo:
         connection._log_info(statement)
-    try:
-        await_(_execute_simple(adapted, driver, mutex, statement))
-    except Exception as exc:
-        connection._handle_dbapi_exception(exc, statement, (), None, None)
+    if verb == "SAVEPOINT":
+        _send(connection, owed.take(statement))
+        return
+    if verb == "ROLLBACK TO SAVEPOINT":
+        # A RELEASE still owed is of a savepoint made after this one, which the rollback
+        # ends anyway; sent first, it would fail if an error has aborted that savepoint.
+        owed.statements = [s for s in owed.statements if not s.startswith("RELEASE")]
+    owed.owe(statement, urgent=verb == "ROLLBACK TO SAVEPOINT")
 
 
-async def _execute_simple(
-    adapted: Any, driver: asyncpg.Connection[Any], mutex: Any, statement: str
+def _begin_if_owed(
+    connection: Connection, _cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any
 ) -> None:
-    async with mutex:  # the adapter's lock: one statement at a time per connection
+    """Before any other statement on a test's connection, send what must precede it."""
+    owed: _Owed | None = connection.info.get(_OWED)
+    if owed is not None and owed.urgent:
+        _send(connection, owed.take(), handled_by_caller=True)
+
+
+def _send(connection: Connection, query: str, *, handled_by_caller: bool = False) -> None:
+    """Run a simple query on the connection's asyncpg driver, from SQLAlchemy's sync side.
+
+    Errors surface as SQLAlchemy's ``DBAPIError`` subclasses: the adapter translates the
+    asyncpg error, and ``Connection`` wraps it (the cursor event's caller does that itself).
+    """
+    adapted = connection.connection.dbapi_connection
+    try:
+        await_(_execute_simple(adapted, query))
+    except Exception as exc:
+        if handled_by_caller:
+            raise
+        connection._handle_dbapi_exception(exc, query, (), None, None)
+
+
+async def _execute_simple(adapted: Any, query: str) -> None:
+    async with adapted._execute_mutex:  # the adapter's lock: one statement at a time
         try:
-            await driver.execute(statement)
+            await adapted._connection.execute(query)
         except Exception as error:
             adapted._handle_exception(error)  # asyncpg's error as the adapter's DBAPI error
+
+
+def _speaks_asyncpg(connection: AsyncConnection) -> bool:
+    """Whether the connection's adapter is SQLAlchemy's asyncpg one, as pgsandbox knows it."""
+    sync = connection.sync_connection
+    adapted = sync.connection.dbapi_connection if sync is not None else None
+    return (
+        isinstance(getattr(adapted, "_connection", None), asyncpg.Connection)
+        and hasattr(adapted, "_execute_mutex")
+        and hasattr(adapted, "_handle_exception")
+    )
 
 
 @contextlib.asynccontextmanager
@@ -197,8 +297,8 @@ async def open_async_sandbox(
                 maker = async_sessionmaker(
                     engine, expire_on_commit=False, sync_session_class=session_class
                 )
-                async with _session(maker) as session:
-                    yield AsyncSandbox(engine, connection, maker, session)
+                async with _closing(AsyncSandbox(engine, connection, maker)) as box:
+                    yield box
             _raise_leaks(target)
         finally:
             await engine.dispose()
@@ -209,23 +309,31 @@ async def open_async_sandbox(
             maker = async_sessionmaker(
                 engine, expire_on_commit=False, sync_session_class=session_class
             )
-            async with _session(maker) as session:
-                yield AsyncSandbox(engine, connection, maker, session)
+            async with _closing(AsyncSandbox(engine, connection, maker)) as box:
+                yield box
         _raise_leaks(target)
         return
     problems: list[str] = []
     async with _own_connection(engine, target, tag=False) as connection:
         # pgsandbox runs the outer transaction itself: this engine's driver is in autocommit
-        # (EngineCache.get), so neither SQLAlchemy nor asyncpg sends a BEGIN; one simple
-        # query opens the transaction and tags it with the test's application_name.
-        # That is one round trip where a BEGIN plus a SET took two, and the tag, being
-        # SET LOCAL, goes away with the ROLLBACK. A COMMIT on the test's connection
-        # cannot end this transaction either: whatever the test does is rolled back.
+        # (EngineCache.get), so neither SQLAlchemy nor asyncpg sends a BEGIN, and a COMMIT
+        # on the test's connection cannot end the transaction. The BEGIN carries the test's
+        # tag as SET LOCAL (gone with the ROLLBACK) and goes out with the test's first
+        # statement (see _Owed); a test that asked for the connection itself gets it now,
+        # since it may reach the driver under SQLAlchemy.
         driver = _driver_of(connection)
-        await driver.execute(
-            f"BEGIN; SET LOCAL application_name TO {quote_literal(target.application_name)}"
+        owed = _Owed(
+            ["BEGIN", f"SET LOCAL application_name TO {quote_literal(target.application_name)}"]
         )
-        outer = await connection.begin()
+        info = connection.info
+        if _speaks_asyncpg(connection):
+            info[_OWED] = owed  # also routes the savepoints through _savepoint_statement
+        if target.wants_connection or _OWED not in info:
+            await driver.execute(owed.take())
+        # SQLAlchemy's side of the outer transaction, which sessions join with savepoints.
+        # Begun and rolled back on the sync connection: with the driver in autocommit
+        # neither does I/O, so neither needs a trip through a greenlet.
+        outer = _sync_of(connection).begin()
         try:
             maker = async_sessionmaker(
                 bind=connection,
@@ -233,23 +341,31 @@ async def open_async_sandbox(
                 expire_on_commit=False,
                 sync_session_class=session_class,
             )
-            async with _session(maker) as session:
-                yield AsyncSandbox(engine, connection, maker, session)
+            async with _closing(AsyncSandbox(engine, connection, maker)) as box:
+                yield box
             problems = target.tracker.open_transactions(target.nodeid)
         finally:
+            info.pop(_OWED, None)
             try:
-                if not driver.is_closed():
+                if owed.begun and not driver.is_closed():
                     await driver.execute("ROLLBACK")
             finally:
                 if outer.is_active:
-                    await outer.rollback()
+                    outer.rollback()
     _raise_leaks(target, problems)
+
+
+def _sync_of(connection: AsyncConnection) -> Connection:
+    sync = connection.sync_connection
+    if sync is None:  # pragma: no cover - only before the connection is started
+        msg = "pgsandbox: the test's connection was not started"
+        raise RuntimeError(msg)
+    return sync
 
 
 def _driver_of(connection: AsyncConnection) -> asyncpg.Connection[Any]:
     """The asyncpg connection under a freshly checked-out connection (no I/O)."""
-    sync = connection.sync_connection
-    driver = sync.connection.driver_connection if sync is not None else None
+    driver = _sync_of(connection).connection.driver_connection
     if not isinstance(driver, asyncpg.Connection):  # pragma: no cover - the URL is asyncpg's
         msg = f"pgsandbox expected an asyncpg connection, got {type(driver).__name__}"
         raise TypeError(msg)
@@ -270,12 +386,11 @@ async def _own_connection(
 
 
 @contextlib.asynccontextmanager
-async def _session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    session = maker()
+async def _closing(box: AsyncSandbox) -> AsyncIterator[AsyncSandbox]:
     try:
-        yield session
+        yield box
     finally:
-        await session.close()
+        await box.close()
 
 
 class LeakedConnection(Exception):

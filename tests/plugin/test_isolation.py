@@ -112,6 +112,98 @@ class TestTransactionIsolation:
         )
         project.run("-p", "no:randomly").assert_outcomes(passed=3)
 
+    def test_the_outer_transaction_rides_on_the_tests_first_statement(
+        self, project: Project
+    ) -> None:
+        """BEGIN goes with the first statement, RELEASE with the next savepoint; none unused."""
+        project.pytester.makepyfile(
+            test_round_trips="""
+            import pytest
+            from sqlalchemy import text
+
+            # One event loop, so one pooled engine (and connection) for all six tests.
+            pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+            SENT = []
+            DRIVERS = []
+
+            def watch(maker):
+                # The sessionmaker's bind is the test's connection; reading it sends nothing.
+                driver = maker.kw["bind"].sync_connection.connection.driver_connection
+                if not DRIVERS:
+                    driver.add_query_logger(lambda record: SENT.append(record.query))
+                DRIVERS.append(driver)
+                assert DRIVERS[0] is driver, "the pool handed out another connection"
+
+            def control():
+                verbs = ("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK")
+                found = [q for q in SENT if q.startswith(verbs)]
+                SENT.clear()
+                return found
+
+            async def test_1_unused(pgsandbox_sessionmaker):
+                watch(pgsandbox_sessionmaker)
+
+            async def test_2_two_commits(pgsandbox_sessionmaker):
+                watch(pgsandbox_sessionmaker)
+                assert control() == []  # test 1 sent neither BEGIN nor ROLLBACK
+                async with pgsandbox_sessionmaker() as session:
+                    await session.execute(text("INSERT INTO items (name) VALUES ('a')"))
+                    await session.commit()
+                async with pgsandbox_sessionmaker() as session:
+                    assert await session.scalar(text("SELECT count(*) FROM items")) == 1
+                    await session.commit()
+                sent = control()
+                assert len(sent) == 2, sent
+                assert sent[0].startswith("BEGIN; SET LOCAL application_name TO 'pgsandbox/")
+                assert sent[0].endswith("/test_2_two_commits'; SAVEPOINT sa_savepoint_1")
+                assert sent[1] == "RELEASE SAVEPOINT sa_savepoint_1; SAVEPOINT sa_savepoint_2"
+
+            async def test_3_plain_statement_first(pgsandbox_sessionmaker):
+                watch(pgsandbox_sessionmaker)
+                assert control() == ["ROLLBACK"]  # test 2's, its last RELEASE dropped
+                connection = pgsandbox_sessionmaker.kw["bind"]
+                await connection.execute(text("INSERT INTO items (name) VALUES ('b')"))
+                sent = control()
+                assert len(sent) == 1 and sent[0].startswith("BEGIN; SET LOCAL"), sent
+
+            async def test_4_that_was_rolled_back_too(pgsandbox_sessionmaker):
+                watch(pgsandbox_sessionmaker)
+                assert control() == ["ROLLBACK"]
+                async with pgsandbox_sessionmaker() as session:
+                    assert await session.scalar(text("SELECT count(*) FROM items")) == 0
+                sent = control()
+                assert len(sent) == 1 and sent[0].endswith("'; SAVEPOINT sa_savepoint_1"), sent
+
+            async def test_5_asking_for_the_connection_begins_at_once(
+                pgsandbox_connection, pgsandbox_sessionmaker
+            ):
+                watch(pgsandbox_sessionmaker)
+                sent = control()
+                assert len(sent) == 2 and sent[0] == "ROLLBACK", sent
+                assert sent[1].startswith("BEGIN; SET LOCAL") and "/test_5_asking" in sent[1]
+
+            async def test_6_a_session_closed_uncommitted_is_undone_before_what_follows(
+                pgsandbox_sessionmaker,
+            ):
+                watch(pgsandbox_sessionmaker)
+                assert control() == ["ROLLBACK"]
+                async with pgsandbox_sessionmaker() as session:
+                    await session.execute(text("INSERT INTO items (name) VALUES ('gone')"))
+                async with pgsandbox_sessionmaker() as session:
+                    assert await session.scalar(text("SELECT count(*) FROM items")) == 0
+                    await session.execute(text("INSERT INTO items (name) VALUES ('gone too')"))
+                connection = pgsandbox_sessionmaker.kw["bind"]
+                assert await connection.scalar(text("SELECT count(*) FROM items")) == 0
+                sent = control()
+                assert len(sent) == 3, sent
+                assert sent[0].endswith("; SAVEPOINT sa_savepoint_1")
+                assert sent[1] == "ROLLBACK TO SAVEPOINT sa_savepoint_1; SAVEPOINT sa_savepoint_2"
+                assert sent[2] == "ROLLBACK TO SAVEPOINT sa_savepoint_2"
+            """
+        )
+        project.run("-p", "no:randomly").assert_outcomes(passed=6)
+
     def test_a_commit_on_the_tests_connection_is_rolled_back_too(self, project: Project) -> None:
         """pgsandbox owns the outer transaction: even ``connection.commit()`` cannot end it."""
         project.pytester.makepyfile(
