@@ -77,7 +77,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--disk-url", default=DEFAULT_DISK_URL, help="disk-backed server")
     parser.add_argument("--no-disk", action="store_true", help="skip the disk-backed server")
-    parser.add_argument("--disk-repeat", type=int, default=1, help="runs per disk cell (1)")
+    parser.add_argument("--disk-repeat", type=int, default=3, help="runs per disk cell (3)")
     parser.add_argument("--disk-workers", default="0,2", help="worker counts on disk (0,2)")
     parser.add_argument("--no-queue", action="store_true", help="skip the export queue figures")
     parser.add_argument(
