@@ -23,6 +23,9 @@ Environment variables:
                                 one unless ``GLOSSATOR_DEV`` is on
 ``GLOSSATOR_DEV``               development mode (``1``): allows the insecure built-in
                                 secret key (default off)
+``GLOSSATOR_COOKIE_SECURE``     mark the session cookie ``Secure`` (``1``), so browsers
+                                send it over HTTPS only; turn on wherever the app is
+                                served over HTTPS (default off: plain-HTTP ``serve``)
 ``GLOSSATOR_MAX_UPLOAD_BYTES``  the largest upload the web app accepts (default 5 MiB)
 ``PYTEST_XDIST_WORKER_COUNT``   set by pytest-xdist; shrinks each worker's pool
 ``PYTEST_XDIST_WORKER``         set by pytest-xdist; tags ``application_name``
@@ -110,6 +113,7 @@ class Settings:
         worker_count: Processes sharing the server (pytest-xdist workers; 1 otherwise).
         secret_key: Signs the web app's session cookies; empty means none was set.
         dev_mode: Development mode: the web app may use an insecure built-in secret key.
+        cookie_secure: Mark the session cookie ``Secure`` (sent over HTTPS only).
         max_upload_bytes: The largest request body an upload route of the web app accepts.
     """
 
@@ -124,6 +128,7 @@ class Settings:
     worker_count: int = 1
     secret_key: str = dataclasses.field(default="", repr=False)
     dev_mode: bool = False
+    cookie_secure: bool = False
     max_upload_bytes: int = 5 * 1024 * 1024
 
     def __post_init__(self) -> None:
@@ -175,6 +180,7 @@ class Settings:
             worker_count=_int(env, "PYTEST_XDIST_WORKER_COUNT", defaults.worker_count),
             secret_key=env.get("GLOSSATOR_SECRET_KEY", "").strip(),
             dev_mode=_bool(env, "GLOSSATOR_DEV", defaults.dev_mode),
+            cookie_secure=_bool(env, "GLOSSATOR_COOKIE_SECURE", defaults.cookie_secure),
             max_upload_bytes=_int(env, "GLOSSATOR_MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
         )
 

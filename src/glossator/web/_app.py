@@ -128,6 +128,7 @@ def create_app(settings: Settings) -> Starlette:
             session_cookie=SESSION_COOKIE,
             max_age=SESSION_MAX_AGE,
             same_site="lax",
+            https_only=settings.cookie_secure,
         ),
     ]
     app = Starlette(
