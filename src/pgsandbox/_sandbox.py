@@ -34,7 +34,7 @@ from pgsandbox._diagnostics import quote_literal
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from sqlalchemy.engine import URL, Connection, Dialect, Engine
+    from sqlalchemy.engine import URL, Connection, Dialect, Engine, Transaction
     from sqlalchemy.orm import Session
 
     from pgsandbox._diagnostics import ConnectionTracker
@@ -325,16 +325,17 @@ async def open_async_sandbox(
         owed = _Owed(
             ["BEGIN", f"SET LOCAL application_name TO {quote_literal(target.application_name)}"]
         )
-        info = connection.info
-        if _speaks_asyncpg(connection):
-            info[_OWED] = owed  # also routes the savepoints through _savepoint_statement
-        if target.wants_connection or _OWED not in info:
-            await driver.execute(owed.take())
-        # SQLAlchemy's side of the outer transaction, which sessions join with savepoints.
-        # Begun and rolled back on the sync connection: with the driver in autocommit
-        # neither does I/O, so neither needs a trip through a greenlet.
-        outer = _sync_of(connection).begin()
+        info = connection.info  # the pooled connection's: cleared again below, whatever happens
+        outer: Transaction | None = None
         try:
+            if _speaks_asyncpg(connection):
+                info[_OWED] = owed  # also routes the savepoints through _savepoint_statement
+            if target.wants_connection or _OWED not in info:
+                await driver.execute(owed.take())
+            # SQLAlchemy's side of the outer transaction, which sessions join with
+            # savepoints. Begun and rolled back on the sync connection: with the driver in
+            # autocommit neither does I/O, so neither needs a trip through a greenlet.
+            outer = _sync_of(connection).begin()
             maker = async_sessionmaker(
                 bind=connection,
                 join_transaction_mode="create_savepoint",
@@ -350,7 +351,7 @@ async def open_async_sandbox(
                 if owed.begun and not driver.is_closed():
                     await driver.execute("ROLLBACK")
             finally:
-                if outer.is_active:
+                if outer is not None and outer.is_active:
                     outer.rollback()
     _raise_leaks(target, problems)
 
