@@ -331,8 +331,8 @@ def durations(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark the test strategies side by side; write .reports/bench.json and the chart.
 
-    `-- --tests N --repeat R` size it (default 300 tests, median of 3 runs: about ten
-    minutes on 2 cores); `-- --help` lists the rest.
+    `-- --tests N --repeat R` size it (default 300 tests, median of 3 runs: about fifteen
+    minutes on 2 cores, with the disk server); `-- --help` lists the rest.
     """
     _sync(session, "bench")
     session.run("python", "-m", "benchmarks.run", "--docs", *session.posargs)
