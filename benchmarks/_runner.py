@@ -136,7 +136,7 @@ def run_suite(
         "BENCH_OUT": str(out_dir),
         "PGSANDBOX_RUN_ID": f"{run_id}{serial:04d}",
     }
-    env.pop("TEST_DATABASE_URL", None)
+    env.pop("PGSANDBOX_URL", None)
     # Users' machines keep bytecode caches; without them every pytest start recompiles
     # SQLAlchemy and friends, seconds that belong to no strategy.
     env.pop("PYTHONDONTWRITEBYTECODE", None)

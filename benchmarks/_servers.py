@@ -1,6 +1,6 @@
 """The PostgreSQL servers a benchmark run measures on.
 
-The bench's own server is the configured one (``TEST_DATABASE_URL``), else pgsandbox's
+The bench's own server is the configured one (``PGSANDBOX_URL``), else pgsandbox's
 ephemeral cluster (tmpfs, test-tuned settings). Where a disk-backed server is reachable
 as well (by default the system server on 127.0.0.1:5432), the strategies that the issue
 compares across servers run there too. The benchmark only creates and drops its own
@@ -48,8 +48,8 @@ class BenchServer:
 
 
 def primary_server() -> BenchServer:
-    """``TEST_DATABASE_URL`` if set, else pgsandbox's ephemeral cluster (started if need be)."""
-    env_url = os.environ.get("TEST_DATABASE_URL")
+    """``PGSANDBOX_URL`` if set, else pgsandbox's ephemeral cluster (started if need be)."""
+    env_url = os.environ.get("PGSANDBOX_URL")
     if env_url:
         info = resolve_server(None, env_url)
         return BenchServer("configured", info.url, info.describe())

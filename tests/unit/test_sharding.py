@@ -25,7 +25,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: What `nox -s integration` runs, in the same order.
-SUITE = ("tests/integration", "tests/plugin")
+SUITE = ("tests/integration", "packages/pgsandbox/tests")
 DURATIONS = REPO_ROOT / ".test_durations"
 SHARD_COUNTS = (1, 2, 3, 4)
 

@@ -1,0 +1,175 @@
+"""``python -m pgsandbox``: prepare, inspect, reap and stop pgsandbox's server and templates.
+
+``prep`` does what the first test run would do (resolve or start the server, build or
+reuse the template) and says what it did and how long it took, so CI can pay for it in a
+step of its own (``nox -s db-prep``). Settings come from ``[tool.pytest.ini_options]`` in
+``pyproject.toml``, the same keys the plugin reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from pgsandbox._admin import AdminConnection, connect
+from pgsandbox._audit import audit_paths
+from pgsandbox._cluster import Cluster
+from pgsandbox._controller import reap_leftovers
+from pgsandbox._errors import PgsandboxError
+from pgsandbox._naming import advisory_key, new_run_id
+from pgsandbox._server import resolve_server, url_from_environment
+from pgsandbox._stress import run_stress
+from pgsandbox._template import SchemaSource, ensure_template, reap_unused_templates
+
+__all__ = ["main"]
+
+
+def _schema_source(root: Path) -> SchemaSource:
+    pyproject = root / "pyproject.toml"
+    ini: dict[str, object] = {}
+    if pyproject.is_file():
+        data = tomllib.loads(pyproject.read_text())
+        ini = data.get("tool", {}).get("pytest", {}).get("ini_options", {})
+    alembic_ini = str(ini.get("pgsandbox_alembic_ini") or "")
+    return SchemaSource(
+        rootdir=root,
+        alembic_ini=(root / alembic_ini).resolve() if alembic_ini else None,
+        schema_callable=str(ini.get("pgsandbox_schema") or "") or None,
+        seed_callable=str(ini.get("pgsandbox_seed") or "") or None,
+    )
+
+
+def _prep(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    source = _schema_source(Path(args.rootdir).resolve())
+    server = resolve_server(args.url, url_from_environment(), cli_option="--url")
+    print(f"pgsandbox prep: server   {server.describe()}")
+    admin = AdminConnection(
+        connect(server.url, source=server.source, application_name="pgsandbox/prep")
+    )
+    try:
+        admin.require_createdb(server.source)
+        # A run id and run lock of its own, as a test run has: a fixed id would give two
+        # concurrent preps one build database, and a reap meanwhile would drop it mid-build.
+        run_id = new_run_id()
+        admin.lock(advisory_key(f"run:{run_id}"))
+        template = ensure_template(admin, server.url, source, run_id=run_id, hold=False)
+    finally:
+        admin.close()
+    print(
+        f"pgsandbox prep: template {template.name} {template.action} in "
+        f"{template.seconds:.2f}s from {source.describe()} ({template.inputs} input files)"
+    )
+    print(f"pgsandbox prep: done in {time.perf_counter() - started:.2f}s")
+    return 0
+
+
+def _stop(_args: argparse.Namespace) -> int:
+    cluster = Cluster.default()
+    if cluster.stop():
+        print(f"pgsandbox: stopped the ephemeral cluster in {cluster.root}")
+    else:
+        print(f"pgsandbox: no ephemeral cluster running in {cluster.root}")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    server = resolve_server(args.url, url_from_environment(), cli_option="--url")
+    print(f"server: {server.describe()}")
+    admin = AdminConnection(
+        connect(server.url, source=server.source, application_name="pgsandbox/status")
+    )
+    try:
+        for db in admin.owned_databases():
+            print(f"  {db.name:<40} {db.kind:<9} run={db.run_id or '-'}")
+    finally:
+        admin.close()
+    return 0
+
+
+def _reap(args: argparse.Namespace) -> int:
+    server = resolve_server(args.url, url_from_environment(), cli_option="--url")
+    admin = AdminConnection(
+        connect(server.url, source=server.source, application_name="pgsandbox/reap")
+    )
+    try:
+        dropped = reap_leftovers(admin)
+        if args.templates:
+            dropped += reap_unused_templates(admin)
+    finally:
+        admin.close()
+    print(
+        f"pgsandbox: dropped {len(dropped)} leftover database(s) of finished or crashed runs"
+        + (" and unused templates" if args.templates else "")
+    )
+    for name in dropped:
+        print(f"  {name}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"pgsandbox audit: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    findings = audit_paths(paths)
+    for finding in findings:
+        print(finding.describe())
+    checked = ", ".join(str(p) for p in paths)
+    if findings:
+        print(f"pgsandbox audit: {len(findings)} finding(s) in {checked}")
+        return 1
+    print(f"pgsandbox audit: no findings in {checked}")
+    return 0
+
+
+def _stress(args: argparse.Namespace) -> int:
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    extra = [a for a in args.pytest_args if a != "--"]
+    return run_stress(counts, extra or ["tests"], args.url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``python -m pgsandbox`` command line."""
+    parser = argparse.ArgumentParser(prog="python -m pgsandbox", description=__doc__)
+    parser.add_argument(
+        "--url", help="server URL (default: $PGSANDBOX_URL, else the ephemeral cluster)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    prep = sub.add_parser("prep", help="start or find the server, build or reuse the template")
+    prep.add_argument("--rootdir", default=".", help="folder holding pyproject.toml")
+    prep.set_defaults(func=_prep)
+    sub.add_parser("stop", help="stop the ephemeral cluster").set_defaults(func=_stop)
+    sub.add_parser("status", help="list pgsandbox's databases").set_defaults(func=_status)
+    reap = sub.add_parser("reap", help="drop databases of runs that are no longer alive")
+    reap.add_argument(
+        "--templates",
+        action="store_true",
+        help="also drop every template cache no running run is using",
+    )
+    reap.set_defaults(func=_reap)
+    audit = sub.add_parser("audit", help="static check of a test suite for parallel pitfalls")
+    audit.add_argument("paths", nargs="*", default=["tests"], help="files or folders")
+    audit.set_defaults(func=_audit)
+    stress = sub.add_parser(
+        "stress", help="run a suite at several worker counts, watching connections"
+    )
+    stress.add_argument("--workers", default="1,2,4,8", help="comma-separated worker counts")
+    stress.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest (after --)"
+    )
+    stress.set_defaults(func=_stress)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PgsandboxError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""``python -m pgsandbox stress``: run a suite at several worker counts and watch connections.
+
+For each worker count the suite runs in a subprocess under a fixed run id, while a
+sampler polls ``pg_stat_activity`` for that run's sessions (its databases and its tagged
+application names). The table shows wall time, speed-up against the first count, peak
+connections and failures; the command fails on any failed run or when peak connections
+pass a bound computed from the worker count and pgsandbox's pool sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from pgsandbox._admin import AdminConnection, connect
+from pgsandbox._naming import new_run_id
+from pgsandbox._sandbox import MAX_OVERFLOW, POOL_SIZE
+from pgsandbox._server import URL_VARIABLE, resolve_server, url_from_environment
+
+__all__ = ["StressResult", "connection_bound", "run_stress"]
+
+#: Per worker: one pooled engine per database and loop, its maintenance connection, a
+#: sync session's connection, and a database-isolation clone's connection.
+PER_WORKER_BOUND = POOL_SIZE + MAX_OVERFLOW + 3
+#: The controller's maintenance connection and a canary check.
+CONTROLLER_BOUND = 2
+_SAMPLE_EVERY_S = 0.05
+
+
+def connection_bound(workers: int) -> int:
+    """The most connections a run with ``workers`` workers may hold at once."""
+    return CONTROLLER_BOUND + max(workers, 1) * PER_WORKER_BOUND
+
+
+@dataclass(frozen=True, slots=True)
+class StressResult:
+    """One run of the suite."""
+
+    workers: int
+    wall_s: float
+    peak_connections: int
+    bound: int
+    returncode: int
+    summary: str
+
+
+class _Sampler(threading.Thread):
+    def __init__(self, admin: AdminConnection, run_id: str) -> None:
+        super().__init__(daemon=True)
+        self.admin, self.run_id = admin, run_id
+        self.peak = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        prefix_db, prefix_app = f"pgsb_{self.run_id}_", f"pgsandbox/{self.run_id}/"
+        while not self._stop_event.is_set():
+            row = self.admin.conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND "
+                "(starts_with(datname, %s) OR starts_with(application_name, %s))",
+                (prefix_db, prefix_app),
+            ).fetchone()
+            self.peak = max(self.peak, int(row[0]) if row else 0)
+            self._stop_event.wait(_SAMPLE_EVERY_S)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join(timeout=5)
+        return self.peak
+
+
+def run_stress(worker_counts: list[int], pytest_args: list[str], url: str | None) -> int:
+    """Run the suite at each worker count, print the table; return the exit code."""
+    server = resolve_server(url, url_from_environment(), cli_option="--url")
+    print(f"pgsandbox stress: server {server.describe()}")
+    results: list[StressResult] = []
+    for workers in worker_counts:
+        run_id = new_run_id()
+        admin = AdminConnection(
+            connect(server.url, source=server.source, application_name="pgsandbox/stress")
+        )
+        sampler = _Sampler(admin, run_id)
+        sampler.start()
+        command = [sys.executable, "-m", "pytest", "-q", "-n", str(workers), *pytest_args]
+        print(f"pgsandbox stress: -n {workers}: {' '.join(command[3:])}", flush=True)
+        started = time.perf_counter()
+        env = {**os.environ, "PGSANDBOX_RUN_ID": run_id}
+        if url:
+            # The runs must use the server the sampler watches, not the one the environment names.
+            env[URL_VARIABLE] = url
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        wall = time.perf_counter() - started
+        peak = sampler.stop()
+        admin.close()
+        summary = _summary_line(done.stdout)
+        results.append(
+            StressResult(workers, wall, peak, connection_bound(workers), done.returncode, summary)
+        )
+        print(
+            f"pgsandbox stress: -n {workers}: {summary} in {wall:.1f}s, peak {peak} connections",
+            flush=True,
+        )
+        if done.returncode != 0:
+            print(done.stdout[-6000:], done.stderr[-3000:], sep="\n")
+    print(_table(results))
+    problems = [
+        f"-n {r.workers}: pytest exited {r.returncode} ({r.summary})"
+        for r in results
+        if r.returncode != 0
+    ] + [
+        f"-n {r.workers}: peak {r.peak_connections} connections is above the bound {r.bound}"
+        for r in results
+        if r.peak_connections > r.bound
+    ]
+    for problem in problems:
+        print(f"pgsandbox stress: FAILED: {problem}")
+    if not problems:
+        print("pgsandbox stress: PASSED: no failures, connections within bounds")
+    return 1 if problems else 0
+
+
+def _summary_line(stdout: str) -> str:
+    for line in reversed(stdout.splitlines()):
+        if re.search(r"\d+ (passed|failed|error)", line):
+            return line.strip("= ").strip()
+    return "no summary line"
+
+
+def _table(results: list[StressResult]) -> str:
+    base = results[0].wall_s if results else 1.0
+    header = (
+        f"{'workers':>7} {'wall s':>8} {'speed-up':>9} {'peak conns':>11} {'bound':>6} "
+        f"{'failures':>9}"
+    )
+    lines = [header]
+    for r in results:
+        failures = sum(int(n) for n in re.findall(r"(\d+) (?:failed|errors?)", r.summary))
+        lines.append(
+            f"{r.workers:>7} {r.wall_s:>8.1f} {base / r.wall_s:>8.2f}x {r.peak_connections:>11} "
+            f"{r.bound:>6} {failures:>9}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""The stress harness: its connection bound, its table, and how it fails.
+
+``tests/plugin/test_cli.py`` runs ``python -m pgsandbox stress`` end to end on a passing
+suite; here are the pieces, and a run that must fail.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from pgsandbox import _stress
+from pgsandbox._sandbox import MAX_OVERFLOW, POOL_SIZE
+from pgsandbox._stress import (
+    CONTROLLER_BOUND,
+    PER_WORKER_BOUND,
+    StressResult,
+    _summary_line,
+    _table,
+    connection_bound,
+    run_stress,
+)
+
+if TYPE_CHECKING:
+    import pytest
+
+    from sandbox_projects import Project
+
+
+#: The words of the stress table's header line.
+TABLE_HEADER = ["workers", "wall", "s", "speed-up", "peak", "conns", "bound", "failures"]
+
+
+class TestConnectionBound:
+    def test_is_the_documented_formula(self) -> None:
+        """``2 + workers x (pool size + overflow + 3)``, as docs/pgsandbox.md states it."""
+        assert CONTROLLER_BOUND == 2
+        assert PER_WORKER_BOUND == POOL_SIZE + MAX_OVERFLOW + 3
+        for workers in (1, 2, 4, 8):
+            assert connection_bound(workers) == 2 + workers * (POOL_SIZE + MAX_OVERFLOW + 3)
+
+    def test_no_workers_still_counts_one_process(self) -> None:
+        """``-n 0`` runs the tests in the controller, which still needs a worker's share."""
+        assert connection_bound(0) == connection_bound(1)
+
+
+class TestSummaryLine:
+    def test_takes_the_last_outcome_line_without_its_rulers(self) -> None:
+        """The final ``N passed, M failed in Xs`` line, stripped of ``=``."""
+        stdout = (
+            "test_a.py .F\n"
+            "FAILED test_a.py::test_b - assert 1 == 2\n"
+            "===== 1 failed, 1 passed in 0.52s =====\n"
+        )
+        assert _summary_line(stdout) == "1 failed, 1 passed in 0.52s"
+
+    def test_quiet_output_and_errors(self) -> None:
+        """``-q`` prints the line without rulers; collection errors count too."""
+        assert _summary_line(".\n2 passed in 0.10s\n") == "2 passed in 0.10s"
+        assert _summary_line("E   ImportError\n1 error in 0.30s\n") == "1 error in 0.30s"
+
+    def test_says_so_when_pytest_printed_none(self) -> None:
+        """A crash before the summary (a usage error) still gives the table a cell."""
+        assert _summary_line("ERROR: usage: pytest [options]\n") == "no summary line"
+        assert _summary_line("") == "no summary line"
+
+
+class TestTable:
+    def test_speed_up_is_against_the_first_count_and_failures_add_up(self) -> None:
+        """Each row: workers, wall time, speed-up, peak, bound, failed plus errored tests."""
+        table = _table(
+            [
+                StressResult(1, 4.0, 3, 14, 0, "4 passed in 3.90s"),
+                StressResult(2, 2.0, 6, 26, 1, "2 passed, 1 failed, 2 errors in 1.90s"),
+            ]
+        )
+        header, first, second = (line.split() for line in table.splitlines())
+        assert header == ["workers", "wall", "s", "speed-up", "peak", "conns", "bound", "failures"]
+        assert first == ["1", "4.0", "1.00x", "3", "14", "0"]
+        assert second == ["2", "2.0", "2.00x", "6", "26", "3"]
+
+    def test_no_results_is_just_the_header(self) -> None:
+        """An empty worker list prints the header alone."""
+        assert _table([]).split() == TABLE_HEADER
+
+
+FAILING_SUITE = """
+def test_passes(pgsandbox_sync_session):
+    assert pgsandbox_sync_session is not None
+
+def test_fails(pgsandbox_sync_session):
+    assert 1 == 2, "this test fails on purpose"
+"""
+
+
+class TestRunStress:
+    def test_a_failed_run_and_a_peak_over_the_bound_each_fail_the_command(
+        self,
+        project: Project,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """Exit 1, naming each problem, and pytest's own output so the failure can be read.
+
+        The bound is lowered to zero so that the run's real connections pass it; ``-n 0``
+        (no xdist workers) is the cheapest run that still connects.
+        """
+        project.pytester.makepyfile(test_suite=FAILING_SUITE)
+        monkeypatch.setattr(_stress, "connection_bound", lambda workers: 0)
+        code = run_stress([0], ["-p", "no:randomly"], None)
+        out = capsys.readouterr().out
+        assert code == 1, out
+        assert "this test fails on purpose" in out  # pytest's output, shown on failure
+        lines = out.splitlines()
+        header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["workers"])
+        row = lines[header + 1].split()
+        assert row[0] == "0"
+        assert row[4:] == ["0", "1"]  # bound, failures
+        peak = int(row[3])
+        assert peak > 0
+        failed_run, over_bound = lines[header + 2 :]
+        assert re.fullmatch(
+            r"pgsandbox stress: FAILED: -n 0: pytest exited 1 \(1 failed, 1 passed in [\d.]+s\)",
+            failed_run,
+        ), failed_run
+        assert over_bound == (
+            f"pgsandbox stress: FAILED: -n 0: peak {peak} connections is above the bound 0"
+        )
+        assert "PASSED" not in out
