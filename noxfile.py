@@ -458,7 +458,7 @@ def _compat_cell(
         python,
         "--reinstall-package",
         "pgsandbox",
-        f"{PGSANDBOX}[asyncpg,alembic]",
+        f"{PGSANDBOX.resolve()}[asyncpg,alembic]",
         *cell.pins,
         env=env,
     )
@@ -471,19 +471,21 @@ def _compat_cell(
         external=True,
     )
     started = time.perf_counter()
-    output = session.run(
-        python,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:randomly",
-        *pytest_args,
-        silent=True,
-        success_codes=[0, 1],
-        external=True,
-        env={"PYTHONDONTWRITEBYTECODE": "1"},
-    )
+    # From the package's folder: its own pytest settings, where pgsandbox is not configured.
+    with session.chdir(PGSANDBOX):
+        output = session.run(
+            python,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:randomly",
+            *pytest_args,
+            silent=True,
+            success_codes=[0, 1],
+            external=True,
+            env={"PYTHONDONTWRITEBYTECODE": "1"},
+        )
     seconds = time.perf_counter() - started
     text = str(output)
     tail = [line for line in text.splitlines() if _SUMMARY.search(line)]
@@ -525,11 +527,10 @@ def compat(session: nox.Session) -> None:
     if shutil.which("uv") is None:
         session.error("compat builds its cells with uv: pip install uv")
     rows = []
-    with session.chdir(PGSANDBOX):
-        for cell in COMPAT_CELLS:
-            if cell.name in wanted:
-                session.log(f"compat: cell {cell.name}: Python {cell.python}, {cell.describe()}")
-                rows.append(_compat_cell(session, cell, pytest_args))
+    for cell in COMPAT_CELLS:
+        if cell.name in wanted:
+            session.log(f"compat: cell {cell.name}: Python {cell.python}, {cell.describe()}")
+            rows.append(_compat_cell(session, cell, pytest_args))
     columns = "{:<16} {:<44} {:>6} {:>6} {:>8}"
     header = columns.format(
         "cell",
