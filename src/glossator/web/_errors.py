@@ -29,6 +29,7 @@ other than glossator's own user-facing errors.
 
 from __future__ import annotations
 
+import http
 import logging
 import secrets
 import socket
@@ -134,8 +135,12 @@ def _unstorable(error: Exception) -> bool:
 
 def status_of(error: Exception) -> tuple[int, str, str]:
     """The HTTP status, the ``type`` and the message for ``error``."""
-    if isinstance(error, HTTPException):
-        return error.status_code, "HTTPException", str(error.detail)
+    if isinstance(error, HTTPException):  # e.g. no such route (404), wrong method (405)
+        try:
+            phrase = http.HTTPStatus(error.status_code).phrase.replace(" ", "")
+        except ValueError:
+            phrase = "HTTPError"
+        return error.status_code, phrase, str(error.detail)
     if isinstance(error, RetryLater):
         return error.status, _GENERIC_TYPES[error.status], error.message
     for kind, status, message in _STATUSES:
