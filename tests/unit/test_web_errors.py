@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError
 from starlette.routing import Route
 
 from glossator.settings import Settings
 from glossator.web import create_app
+from glossator.web._errors import status_of
 from glossator.web._input import MAX_JSON_DEPTH, IdConvertor, check_text
 
 if TYPE_CHECKING:
@@ -151,3 +153,39 @@ class TestBadInputWithoutSigningIn:
     def test_check_text_keeps_ordinary_text(self) -> None:
         """Emoji (surrogate pairs in JSON), accents and newlines pass unchanged."""
         assert check_text("Café 🎉\nline", "x") == "Café 🎉\nline"
+
+
+class _DriverError(Exception):
+    """Stands in for a driver exception carrying a SQLSTATE, as asyncpg's do."""
+
+    def __init__(self, sqlstate: str | None) -> None:
+        super().__init__("driver says no")
+        self.sqlstate = sqlstate
+
+
+class TestClassification:
+    @pytest.mark.parametrize(
+        ("error", "status", "kind"),
+        [
+            (ConnectionRefusedError(111, "Connect call failed"), 503, "ServiceUnavailable"),
+            (TimeoutError(), 503, "ServiceUnavailable"),
+            (DBAPIError("SELECT 1", None, _DriverError("08006")), 503, "ServiceUnavailable"),
+            (DBAPIError("SELECT 1", None, _DriverError("57P01")), 503, "ServiceUnavailable"),
+            (DBAPIError("INSERT", None, _DriverError("22021")), 422, "UnstorableValue"),
+            (DBAPIError("SELECT", None, _DriverError("22003")), 422, "UnstorableValue"),
+            (DBAPIError("SELECT", None, _DriverError("42P01")), 500, "InternalError"),
+            (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), 422,
+             "UnstorableValue"),
+            (KeyError("secret"), 500, "InternalError"),
+        ],
+        ids=["refused", "timeout", "08-connection", "admin-shutdown", "nul-in-text",
+             "out-of-range", "missing-table-is-a-bug", "surrogate", "bug"],
+    )  # fmt: skip
+    def test_errors_map_to_statuses_without_their_class_names(
+        self, error: Exception, status: int, kind: str
+    ) -> None:
+        """Outages are 503, refused values 422, everything else a generic 500."""
+        got_status, got_kind, message = status_of(error)
+        assert (got_status, got_kind) == (status, kind)
+        assert type(error).__name__ not in message
+        assert "driver says no" not in message
