@@ -62,6 +62,22 @@ class TestSignInThrottling:
             )
         assert sequences[0] == sequences[1] == [401] * 5 + [429] * 2
 
+    async def test_the_sign_in_form_is_throttled_too(self, open_api_client: OpenClient) -> None:
+        """``POST /login`` shares the buckets: after five failures the form answers 429."""
+        user = await _user("ada")
+        browser = open_api_client(ATTACKER)
+        page = await browser.get("/login")
+        token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        answers = []
+        for password in [f"guess-{n}" for n in range(5)] + [PASSWORD]:
+            response = await browser.post(
+                "/login", data={"csrf_token": token, "email": user.email, "password": password}
+            )
+            answers.append(response.status_code)
+        assert answers == [401] * 5 + [429]
+        assert int(response.headers["retry-after"]) >= 1
+        assert "too many failed sign-ins" in response.text
+
     @pytest.mark.pgsandbox(isolation="database")
     async def test_a_flood_does_not_keep_the_real_user_out(
         self, open_api_client: OpenClient
