@@ -19,10 +19,12 @@ TABLES = Base.metadata.sorted_tables
 
 class TestSchemaShape:
     def test_all_tables_are_defined(self) -> None:
-        """The metadata holds exactly glossator's seven tables."""
+        """The metadata holds exactly glossator's nine tables."""
         assert {table.name for table in TABLES} == {
             "users",
+            "user_sessions",
             "courses",
+            "course_invitations",
             "enrollments",
             "workspaces",
             "documents",

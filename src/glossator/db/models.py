@@ -36,6 +36,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "Base",
     "Course",
+    "CourseInvitation",
     "Document",
     "Enrollment",
     "EnrollmentRole",
@@ -44,6 +45,7 @@ __all__ = [
     "Highlight",
     "SourceKind",
     "User",
+    "UserSession",
     "Workspace",
 ]
 
@@ -114,6 +116,24 @@ class User(Base):
     created_at: Mapped[dt.datetime] = _now_column()
 
 
+class UserSession(Base):
+    """A signed-in session; the cookie holds a random token, the table only its SHA-256.
+
+    A session ends when its row is deleted (sign-out, a new password, ``glossator user
+    revoke-sessions``) or at ``expires_at``; every request looks its token up here.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = _now_column()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Course(Base):
     """A course that users enrol in; archived courses are read-only."""
 
@@ -139,6 +159,27 @@ class Enrollment(Base):
         BigInteger, ForeignKey("courses.id", ondelete="CASCADE"), index=True
     )
     role: Mapped[EnrollmentRole] = mapped_column(_pg_enum(EnrollmentRole, "enrollment_role"))
+    created_at: Mapped[dt.datetime] = _now_column()
+
+
+class CourseInvitation(Base):
+    """An instructor's invitation of an e-mail address into a course, with a role.
+
+    Stored whether or not the address has an account (so the inviter learns nothing);
+    the user with that address accepts (becoming enrolled) or declines it.
+    """
+
+    __tablename__ = "course_invitations"
+    __table_args__ = (UniqueConstraint("course_id", "email"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # The unique (course_id, email) constraint's index serves lookups by course.
+    course_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("courses.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    role: Mapped[EnrollmentRole] = mapped_column(_pg_enum(EnrollmentRole, "enrollment_role"))
+    invited_by_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[dt.datetime] = _now_column()
 
 

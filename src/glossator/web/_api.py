@@ -18,9 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from glossator import services
-from glossator.db.models import EnrollmentRole
-from glossator.errors import NotFound, ValidationError
-from glossator.web import _authz, accounts
+from glossator.db.models import EnrollmentRole, ExportJobStatus
+from glossator.errors import ValidationError
+from glossator.web import _authz
+from glossator.web._input import check_form, json_body
 from glossator.web._security import (
     CSRF_HEADER,
     check_csrf,
@@ -29,6 +30,7 @@ from glossator.web._security import (
     sign_in,
     sign_out,
 )
+from glossator.web._throttle import authenticate_request
 from glossator.web._uploads import read_upload, store_upload
 
 if TYPE_CHECKING:
@@ -67,17 +69,8 @@ def _user_json(user: UserRecord) -> dict[str, Any]:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object; 415 unless it says ``application/json``."""
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise _UnsupportedMediaType
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ValidationError("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ValidationError("the request body must be a JSON object")
-    return body
+    """The request's JSON object (:func:`glossator.web._input.json_body`)."""
+    return await json_body(request)
 
 
 def _field(body: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
@@ -88,13 +81,6 @@ def _field(body: dict[str, Any], name: str, kind: type, *, required: bool = True
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ValidationError(f"field {name!r} must be a {kind.__name__}")
     return value
-
-
-class _UnsupportedMediaType(ValidationError):
-    """The body is not JSON (415)."""
-
-    def __init__(self) -> None:
-        super().__init__("send the body as JSON (Content-Type: application/json)")
 
 
 def _authed(endpoint: _Endpoint, *, csrf: bool) -> Callable[[Request], Awaitable[Response]]:
@@ -122,22 +108,23 @@ def _path_int(request: Request, name: str) -> int:
 async def sign_in_json(request: Request) -> Response:
     """POST /api/session: sign in with ``{"email", "password"}``; returns the CSRF token."""
     body = await _json_body(request)
-    found = await accounts.authenticate(
-        str(body.get("email") or ""), str(body.get("password") or "")
+    user = await authenticate_request(
+        request,
+        _field(body, "email", str, required=False) or "",
+        _field(body, "password", str, required=False) or "",
     )
-    if found is None:
+    if user is None:
         return JSONResponse(
             {"error": {"type": "InvalidCredentials", "message": "wrong e-mail or password"}},
             status_code=401,
         )
-    user, fingerprint = found
-    token = sign_in(request, user, fingerprint)
+    token = await sign_in(request, user)
     return JSONResponse({"user": _user_json(user), "csrf_token": token})
 
 
 async def sign_out_json(request: Request, user: UserRecord) -> Response:
-    """DELETE /api/session: sign out."""
-    sign_out(request)
+    """DELETE /api/session: sign out; the session ends on the server, for every copy."""
+    await sign_out(request)
     return Response(status_code=204)
 
 
@@ -197,6 +184,7 @@ async def upload_documents(request: Request, user: UserRecord) -> Response:
     async with request.form(
         max_files=1, max_fields=10, max_part_size=settings.max_upload_bytes
     ) as form:
+        check_form(form)
         upload = await read_upload(form)
     documents = await store_upload(workspace.id, upload, settings)
     return JSONResponse({"documents": to_json(documents)}, status_code=201)
@@ -214,25 +202,26 @@ async def get_document(request: Request, user: UserRecord) -> Response:
 
 async def delete_document(request: Request, user: UserRecord) -> Response:
     """DELETE /api/documents/{id}: the workspace's owner only."""
-    document, _ = await _authz.visible_document(
-        user, _path_int(request, "document_id"), manage=True
-    )
-    await services.delete_document(document.id)
+    document_id = _path_int(request, "document_id")
+    await _authz.document_access(user, document_id, manage=True)
+    await services.delete_document(document_id)
     return Response(status_code=204)
 
 
 async def list_highlights(request: Request, user: UserRecord) -> Response:
     """GET /api/documents/{id}/highlights."""
-    document, _ = await _authz.visible_document(user, _path_int(request, "document_id"))
-    return JSONResponse({"highlights": to_json(await services.list_highlights(document.id))})
+    document_id = _path_int(request, "document_id")
+    await _authz.document_access(user, document_id)
+    return JSONResponse({"highlights": to_json(await services.list_highlights(document_id))})
 
 
 async def add_highlight(request: Request, user: UserRecord) -> Response:
     """POST /api/documents/{id}/highlights: ``{"start", "end", "tag", "comment"?}``."""
-    document, _ = await _authz.visible_document(user, _path_int(request, "document_id"))
+    document_id = _path_int(request, "document_id")
+    await _authz.document_access(user, document_id, write=True)
     body = await _json_body(request)
     highlight = await services.add_highlight(
-        document.id,
+        document_id,
         user.id,
         _field(body, "start", int),
         _field(body, "end", int),
@@ -254,16 +243,45 @@ async def delete_highlight(request: Request, user: UserRecord) -> Response:
 
 async def request_export(request: Request, user: UserRecord) -> Response:
     """POST /api/documents/{id}/exports: queue a PDF export; poll /api/exports/{id}."""
-    document, _ = await _authz.visible_document(user, _path_int(request, "document_id"))
-    job_id = await services.request_export(document.id, user.id)
+    document_id = _path_int(request, "document_id")
+    await _authz.document_access(user, document_id, write=True)
+    job_id = await services.request_export(document_id, user.id)
     record = await services.get_export(job_id, user_id=user.id)
-    return JSONResponse({"export": to_json(record)}, status_code=202)
+    return JSONResponse({"export": _export_json(record)}, status_code=202)
+
+
+#: What users see of a job. Not the queue, the worker (host and pid) or its raw error
+#: (LaTeX log lines, paths): those are for the operator's logs.
+_EXPORT_FIELDS: Final = (
+    "id",
+    "document_id",
+    "requested_by_id",
+    "status",
+    "attempts",
+    "max_attempts",
+    "result_sha256",
+    "result_size",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def _export_json(record: services.ExportRecord) -> dict[str, Any]:
+    """The job as users see it, with a message instead of the worker's error."""
+    data: dict[str, Any] = {name: to_json(getattr(record, name)) for name in _EXPORT_FIELDS}
+    data["error"] = (
+        f"the PDF could not be made; the server's log has the details (export {record.id})"
+        if record.status is ExportJobStatus.FAILED
+        else None
+    )
+    return data
 
 
 async def get_export(request: Request, user: UserRecord) -> Response:
     """GET /api/exports/{id}: the job's status."""
     record = await _authz.visible_export(user, _path_int(request, "export_id"))
-    return JSONResponse({"export": to_json(record)})
+    return JSONResponse({"export": _export_json(record)})
 
 
 _UNSAFE_FILENAME: Final = re.compile(r"[^A-Za-z0-9._-]+")
@@ -286,7 +304,7 @@ async def cancel_export(request: Request, user: UserRecord) -> Response:
     """POST /api/exports/{id}/cancel: cancel a queued or running job."""
     record = await _authz.visible_export(user, _path_int(request, "export_id"))
     cancelled = await services.cancel_export(record.id, user_id=user.id)
-    return JSONResponse({"export": to_json(cancelled)})
+    return JSONResponse({"export": _export_json(cancelled)})
 
 
 # ---------------------------------------------------------------------------- courses
@@ -324,17 +342,56 @@ async def list_enrollments(request: Request, user: UserRecord) -> Response:
     return JSONResponse({"enrollments": to_json(await services.list_enrollments(course_id))})
 
 
-async def enroll(request: Request, user: UserRecord) -> Response:
-    """POST /api/courses/{id}/enrollments: ``{"email", "role"}``; instructors only."""
+async def invite(request: Request, user: UserRecord) -> Response:
+    """POST /api/courses/{id}/invitations: ``{"email", "role"}``; instructors only.
+
+    The answer is the same whether or not the address has an account (202, the
+    invitation as sent): the invitee decides, through ``/api/invitations``.
+    """
     course_id = _path_int(request, "course_id")
     await _authz.require_course_role(user, course_id, instructor=True)
     body = await _json_body(request)
-    email = _field(body, "email", str)
-    enrolled_user = await accounts.find_user_by_email(email)
-    if enrolled_user is None:
-        raise NotFound("user", email)
-    record = await services.enroll(course_id, enrolled_user.id, _field(body, "role", str))
-    return JSONResponse({"enrollment": to_json(record)}, status_code=201)
+    record = await services.invite(
+        course_id, _field(body, "email", str), _field(body, "role", str), invited_by_id=user.id
+    )
+    invitation = {"course_id": course_id, "email": record.email, "role": record.role.value}
+    return JSONResponse({"invitation": {**invitation, "status": "pending"}}, status_code=202)
+
+
+async def list_course_invitations(request: Request, user: UserRecord) -> Response:
+    """GET /api/courses/{id}/invitations: pending invitations; tutors and instructors."""
+    course_id = _path_int(request, "course_id")
+    await _authz.require_course_role(user, course_id)
+    invitations = await services.list_course_invitations(course_id)
+    return JSONResponse(
+        {
+            "invitations": [
+                {
+                    "email": item.email,
+                    "role": item.role.value,
+                    "created_at": to_json(item.created_at),
+                }
+                for item in invitations
+            ]
+        }
+    )
+
+
+async def my_invitations(request: Request, user: UserRecord) -> Response:
+    """GET /api/invitations: the invitations addressed to the signed-in user."""
+    return JSONResponse({"invitations": to_json(await services.list_invitations(user.id))})
+
+
+async def accept_invitation(request: Request, user: UserRecord) -> Response:
+    """POST /api/invitations/{id}/accept: join the course with the invitation's role."""
+    record = await services.accept_invitation(_path_int(request, "invitation_id"), user.id)
+    return JSONResponse({"enrollment": to_json(record)})
+
+
+async def decline_invitation(request: Request, user: UserRecord) -> Response:
+    """POST /api/invitations/{id}/decline: refuse it; the inviter is not told who declined."""
+    await services.decline_invitation(_path_int(request, "invitation_id"), user.id)
+    return Response(status_code=204)
 
 
 async def change_role(request: Request, user: UserRecord) -> Response:
@@ -364,28 +421,32 @@ def api_routes(settings: Settings) -> list[Route]:
         read("/api/me", me),
         read("/api/workspaces", list_workspaces),
         write("/api/workspaces", create_workspace, "POST"),
-        read("/api/workspaces/{workspace_id:int}", get_workspace),
-        write("/api/workspaces/{workspace_id:int}", delete_workspace, "DELETE"),
-        read("/api/workspaces/{workspace_id:int}/documents", list_documents),
+        read("/api/workspaces/{workspace_id:id}", get_workspace),
+        write("/api/workspaces/{workspace_id:id}", delete_workspace, "DELETE"),
+        read("/api/workspaces/{workspace_id:id}/documents", list_documents),
         write(
-            "/api/workspaces/{workspace_id:int}/documents",
+            "/api/workspaces/{workspace_id:id}/documents",
             upload_documents,
             "POST",
             max_body_size=upload_limit,
         ),
-        read("/api/documents/{document_id:int}", get_document),
-        write("/api/documents/{document_id:int}", delete_document, "DELETE"),
-        read("/api/documents/{document_id:int}/highlights", list_highlights),
-        write("/api/documents/{document_id:int}/highlights", add_highlight, "POST"),
-        write("/api/highlights/{highlight_id:int}", delete_highlight, "DELETE"),
-        write("/api/documents/{document_id:int}/exports", request_export, "POST"),
-        read("/api/exports/{export_id:int}", get_export),
-        read("/api/exports/{export_id:int}/pdf", download_export),
-        write("/api/exports/{export_id:int}/cancel", cancel_export, "POST"),
+        read("/api/documents/{document_id:id}", get_document),
+        write("/api/documents/{document_id:id}", delete_document, "DELETE"),
+        read("/api/documents/{document_id:id}/highlights", list_highlights),
+        write("/api/documents/{document_id:id}/highlights", add_highlight, "POST"),
+        write("/api/highlights/{highlight_id:id}", delete_highlight, "DELETE"),
+        write("/api/documents/{document_id:id}/exports", request_export, "POST"),
+        read("/api/exports/{export_id:id}", get_export),
+        read("/api/exports/{export_id:id}/pdf", download_export),
+        write("/api/exports/{export_id:id}/cancel", cancel_export, "POST"),
         read("/api/courses", list_courses),
         write("/api/courses", create_course, "POST"),
-        read("/api/courses/{course_id:int}", get_course),
-        read("/api/courses/{course_id:int}/enrollments", list_enrollments),
-        write("/api/courses/{course_id:int}/enrollments", enroll, "POST"),
-        write("/api/courses/{course_id:int}/enrollments/{user_id:int}", change_role, "PUT"),
+        read("/api/courses/{course_id:id}", get_course),
+        read("/api/courses/{course_id:id}/enrollments", list_enrollments),
+        read("/api/courses/{course_id:id}/invitations", list_course_invitations),
+        write("/api/courses/{course_id:id}/invitations", invite, "POST"),
+        read("/api/invitations", my_invitations),
+        write("/api/invitations/{invitation_id:id}/accept", accept_invitation, "POST"),
+        write("/api/invitations/{invitation_id:id}/decline", decline_invitation, "POST"),
+        write("/api/courses/{course_id:id}/enrollments/{user_id:id}", change_role, "PUT"),
     ]

@@ -20,9 +20,11 @@ from starlette.templating import Jinja2Templates
 from glossator import db
 from glossator.errors import ConfigurationError
 from glossator.web._api import api_routes
-from glossator.web._errors import exception_handlers
+from glossator.web._errors import RequestIdMiddleware, exception_handlers
 from glossator.web._pages import page_routes
 from glossator.web._security import SameOriginMiddleware, SecurityHeadersMiddleware
+from glossator.web._throttle import SignInThrottle
+from glossator.web.accounts import SESSION_LIFETIME
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -38,9 +40,9 @@ SESSION_COOKIE: Final = "glossator_session"
 #: Signs cookies in development mode when no GLOSSATOR_SECRET_KEY is set. Never in production.
 DEV_SECRET_KEY: Final = "glossator-development-only-insecure-secret-key"  # noqa: S105 - refused outside GLOSSATOR_DEV=1
 MIN_SECRET_KEY_LENGTH: Final = 32
-#: Sessions last two weeks without activity-based renewal (the cookie is re-signed when
-#: the session changes, e.g. at sign-in).
-SESSION_MAX_AGE: Final = 14 * 24 * 3600
+#: The cookie lives as long as the server-side session it names (which may end sooner:
+#: sign-out, a new password, ``glossator user revoke-sessions``).
+SESSION_MAX_AGE: Final = int(SESSION_LIFETIME.total_seconds())
 #: The largest body of any request that is not an upload.
 REQUEST_BODY_LIMIT: Final = 256 * 1024
 
@@ -121,6 +123,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     middleware = [
         Middleware(SecurityHeadersMiddleware),
+        Middleware(RequestIdMiddleware),
         Middleware(SameOriginMiddleware),
         Middleware(
             SessionMiddleware,
@@ -139,5 +142,6 @@ def create_app(settings: Settings) -> Starlette:
         max_body_size=REQUEST_BODY_LIMIT,
     )
     app.state.settings = settings
+    app.state.sign_in_throttle = SignInThrottle()
     app.state.templates = Jinja2Templates(env=environment)
     return app

@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from glossator import services
 from glossator.errors import ValidationError
-from glossator.web import _authz, accounts
+from glossator.web import _authz
+from glossator.web._input import check_form
 from glossator.web._render import render_annotated_html
 from glossator.web._security import (
     CSRF_FORM_FIELD,
@@ -25,6 +26,7 @@ from glossator.web._security import (
     sign_in,
     sign_out,
 )
+from glossator.web._throttle import authenticate_request
 from glossator.web._uploads import read_upload, store_upload
 
 if TYPE_CHECKING:
@@ -75,14 +77,15 @@ async def login_submit(request: Request) -> Response:
     """POST /login: check the form's CSRF token and the password; start a session."""
     async with request.form(max_files=0, max_fields=10) as form:
         check_csrf(request, _text(form.get(CSRF_FORM_FIELD)))
+        check_form(form)
         email = _text(form.get("email"))
         password = _text(form.get("password"))
         next_page = safe_next(_text(form.get("next")))
-    found = await accounts.authenticate(email, password)
-    if found is None:
+    user = await authenticate_request(request, email, password)
+    if user is None:
         context = {"next": next_page, "error": "Wrong e-mail or password.", "user": None}
         return _render(request, "login.html", context, status_code=401)
-    sign_in(request, *found)
+    await sign_in(request, user)
     return _see_other(next_page)
 
 
@@ -90,7 +93,7 @@ async def logout_submit(request: Request) -> Response:
     """POST /logout."""
     async with request.form(max_files=0, max_fields=5) as form:
         check_csrf(request, _text(form.get(CSRF_FORM_FIELD)))
-    sign_out(request)
+    await sign_out(request)
     return _see_other("/login")
 
 
@@ -113,6 +116,7 @@ async def workspace_create(request: Request) -> Response:
     user = await require_user(request)
     async with request.form(max_files=0, max_fields=5) as form:
         check_csrf(request, _text(form.get(CSRF_FORM_FIELD)))
+        check_form(form)
         title = _text(form.get("title"))
     try:
         workspace = await services.create_workspace(user.id, title)
@@ -158,6 +162,7 @@ async def document_upload(request: Request) -> Response:
         max_files=1, max_fields=10, max_part_size=settings.max_upload_bytes
     ) as form:
         check_csrf(request, _text(form.get(CSRF_FORM_FIELD)))
+        check_form(form)
         upload = await read_upload(form)
     try:
         documents = await store_upload(workspace.id, upload, settings)
@@ -212,12 +217,12 @@ def page_routes(settings: Settings) -> list[Route]:
         Route("/logout", logout_submit, methods=["POST"]),
         Route("/workspaces", workspaces_page, methods=["GET"]),
         Route("/workspaces", workspace_create, methods=["POST"]),
-        Route("/workspaces/{workspace_id:int}", workspace_page, methods=["GET"]),
+        Route("/workspaces/{workspace_id:id}", workspace_page, methods=["GET"]),
         Route(
-            "/workspaces/{workspace_id:int}/documents",
+            "/workspaces/{workspace_id:id}/documents",
             document_upload,
             methods=["POST"],
             max_body_size=upload_limit,
         ),
-        Route("/documents/{document_id:int}", document_page, methods=["GET"]),
+        Route("/documents/{document_id:id}", document_page, methods=["GET"]),
     ]

@@ -1,8 +1,10 @@
 """Sessions, CSRF tokens, the same-origin check and the security headers.
 
-Sessions are Starlette's signed cookies (``SessionMiddleware``, itsdangerous): the cookie
-holds the user id, a fingerprint of their password hash (a new password ends every
-other session) and the session's CSRF token; it is ``HttpOnly`` and ``SameSite=Lax``.
+Sessions are server-side (:mod:`glossator.web.accounts`, table ``user_sessions``); the
+cookie, signed by Starlette's ``SessionMiddleware`` (itsdangerous), carries the session's
+random token and its CSRF token, and is ``HttpOnly`` and ``SameSite=Lax``. Every request
+looks the token up, so a session that was ended (sign-out, new password, revoked by an
+administrator) is over for every copy of the cookie.
 
 CSRF, in three layers (docs/web.md says why):
 
@@ -48,8 +50,7 @@ __all__ = [
 CSRF_HEADER: Final = "x-csrf-token"
 CSRF_FORM_FIELD: Final = "csrf_token"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-_USER_ID: Final = "uid"
-_FINGERPRINT: Final = "pwf"
+_SESSION_TOKEN: Final = "sid"  # noqa: S105 - the session key's name, not a secret
 _CSRF: Final = "csrf"
 _STATE_USER: Final = "glossator_user"
 
@@ -90,21 +91,25 @@ def check_csrf(request: Request, submitted: str | None) -> None:
         raise CsrfRejected
 
 
-def sign_in(request: Request, user: UserRecord, fingerprint: str) -> str:
+async def sign_in(request: Request, user: UserRecord) -> str:
     """Start a fresh session for ``user`` (no data of an earlier session survives).
+
+    An earlier session of this cookie is ended on the server too.
 
     Returns:
         The new session's CSRF token.
     """
-    request.session.clear()
-    request.session[_USER_ID] = user.id
-    request.session[_FINGERPRINT] = fingerprint
+    await sign_out(request)
+    request.session[_SESSION_TOKEN] = await accounts.start_session(user.id)
     setattr(request.state, _STATE_USER, user)
     return csrf_token(request)
 
 
-def sign_out(request: Request) -> None:
-    """End the session (the cookie is deleted)."""
+async def sign_out(request: Request) -> None:
+    """End the session on the server and clear the cookie."""
+    token = request.session.get(_SESSION_TOKEN)
+    if isinstance(token, str) and token:
+        await accounts.end_session(token)
     request.session.clear()
     setattr(request.state, _STATE_USER, None)
 
@@ -114,12 +119,11 @@ async def current_user(request: Request) -> UserRecord | None:
     if hasattr(request.state, _STATE_USER):
         user: UserRecord | None = getattr(request.state, _STATE_USER)
         return user
-    user_id = request.session.get(_USER_ID)
-    fingerprint = request.session.get(_FINGERPRINT)
+    token = request.session.get(_SESSION_TOKEN)
     user = None
-    if isinstance(user_id, int) and isinstance(fingerprint, str):
-        user = await accounts.session_user(user_id, fingerprint)
-        if user is None:  # deleted, or the password changed: this session is over
+    if isinstance(token, str) and token:
+        user = await accounts.session_user(token)
+        if user is None:  # signed out elsewhere, revoked, expired, or the user is gone
             request.session.clear()
     setattr(request.state, _STATE_USER, user)
     return user

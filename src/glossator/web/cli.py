@@ -1,4 +1,4 @@
-"""``glossator serve`` and ``glossator user create``: their flags and what they run."""
+"""``glossator serve`` and ``glossator user create|revoke-sessions``: flags and what they run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import TYPE_CHECKING
 
-from glossator.errors import ConfigurationError, ValidationError
+from glossator.errors import ConfigurationError, NotFound, ValidationError
 
 if TYPE_CHECKING:
     import argparse
@@ -70,6 +70,13 @@ def add_user_arguments(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--email", required=True, help="the user's e-mail address")
     create.add_argument("--name", default=None, help="display name (default: part before @)")
     create.add_argument("--password", default=None, help="the password (visible to `ps`!)")
+    revoke = actions.add_parser(
+        "revoke-sessions",
+        help="sign a user out everywhere (end all their sessions)",
+        description="End every session of the user: each copy of their session cookies "
+        "stops working at its next request. Their password stays as it is.",
+    )
+    revoke.add_argument("--email", required=True, help="the user's e-mail address")
 
 
 def _read_password() -> str:
@@ -79,23 +86,30 @@ def _read_password() -> str:
 
 
 def run_user_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Create the user (or set their password); 0, or 2 on invalid input."""
+    """Run ``glossator user ACTION``; 0, or 2 on invalid input or an unknown user."""
     from glossator import db
-    from glossator.web.accounts import set_password
+    from glossator.web.accounts import revoke_sessions, set_password
 
-    password = args.password if args.password is not None else _read_password()
+    action = f"glossator user {args.user_command}"
+    password = None
+    if args.user_command == "create":
+        password = args.password if args.password is not None else _read_password()
 
-    async def create() -> int:
+    async def run() -> str:
         db.configure(settings)
         try:
-            user = await set_password(args.email, password, args.name)
+            if password is not None:
+                user = await set_password(args.email, password, args.name)
+                return f"user {user.id} <{user.email}> can sign in"
+            ended = await revoke_sessions(args.email)
+            return f"ended {ended} session(s) of <{args.email.strip().lower()}>"
         finally:
             await db.dispose_engines()
-        print(f"user {user.id} <{user.email}> can sign in")  # noqa: T201 - CLI report
-        return 0
 
     try:
-        return asyncio.run(create())
-    except ValidationError as error:
-        print(f"glossator user create: {error}", file=sys.stderr)  # noqa: T201 - CLI error
+        report = asyncio.run(run())
+    except (ValidationError, NotFound) as error:
+        print(f"{action}: {error}", file=sys.stderr)  # noqa: T201 - CLI error
         return 2
+    print(report)  # noqa: T201 - CLI report
+    return 0

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GENERATED",
     "create_workspace",
+    "enrol",
     "upload",
     "upload_fixture",
     "wait_for_export",
@@ -28,6 +29,32 @@ async def create_workspace(client: httpx.AsyncClient, title: str) -> dict[str, A
     assert response.status_code == 201, response.text
     workspace: dict[str, Any] = response.json()["workspace"]
     return workspace
+
+
+async def enrol(
+    instructor: httpx.AsyncClient,
+    course_id: int,
+    invitee: httpx.AsyncClient,
+    email: str,
+    role: str,
+) -> dict[str, Any]:
+    """Enrol through the API's consent flow: the instructor invites, the invitee accepts.
+
+    Returns:
+        The enrolment the invitee's acceptance created.
+    """
+    invited = await instructor.post(
+        f"/api/courses/{course_id}/invitations", json={"email": email, "role": role}
+    )
+    assert invited.status_code == 202, invited.text
+    pending = await invitee.get("/api/invitations")
+    assert pending.status_code == 200, pending.text
+    matching = [i for i in pending.json()["invitations"] if i["course_id"] == course_id]
+    assert len(matching) == 1, pending.text
+    accepted = await invitee.post(f"/api/invitations/{matching[0]['id']}/accept")
+    assert accepted.status_code == 200, accepted.text
+    enrollment: dict[str, Any] = accepted.json()["enrollment"]
+    return enrollment
 
 
 async def upload(

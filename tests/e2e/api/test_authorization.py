@@ -14,6 +14,7 @@ data must never appear in an answer to the others.
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,7 +25,7 @@ from starlette.routing import Mount, Route
 
 from glossator.settings import Settings
 from glossator.web import create_app
-from tests.e2e.api._helpers import upload
+from tests.e2e.api._helpers import enrol, upload
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -65,7 +66,7 @@ class Probe:
 
     def url(self, world: dict[str, int]) -> str:
         """The path with the world's ids filled in."""
-        return self.path.replace(":int}", "}").format(**world)
+        return re.sub(r":\w+}", "}", self.path).format(**world)
 
 
 def _probes() -> list[Probe]:
@@ -78,55 +79,63 @@ def _probes() -> list[Probe]:
         ("GET", "/api/workspaces", "intruder", OWN_ONLY, {}),
         ("GET", "/api/workspaces", "student", OWN_ONLY, {}),
         ("POST", "/api/workspaces", "intruder", OWN_ONLY, {"json": {"title": "mine"}}),
-        ("GET", "/api/workspaces/{workspace_id:int}", "intruder", HIDDEN, {}),
-        ("GET", "/api/workspaces/{workspace_id:int}", "student", HIDDEN, {}),
-        ("DELETE", "/api/workspaces/{workspace_id:int}", "intruder", HIDDEN, {}),
-        ("DELETE", "/api/workspaces/{workspace_id:int}", "tutor", DENIED, {}),
-        ("GET", "/api/workspaces/{workspace_id:int}/documents", "intruder", HIDDEN, {}),
-        ("POST", "/api/workspaces/{workspace_id:int}/documents", "intruder", HIDDEN,
+        ("GET", "/api/workspaces/{workspace_id:id}", "intruder", HIDDEN, {}),
+        ("GET", "/api/workspaces/{workspace_id:id}", "student", HIDDEN, {}),
+        ("DELETE", "/api/workspaces/{workspace_id:id}", "intruder", HIDDEN, {}),
+        ("DELETE", "/api/workspaces/{workspace_id:id}", "tutor", DENIED, {}),
+        ("GET", "/api/workspaces/{workspace_id:id}/documents", "intruder", HIDDEN, {}),
+        ("POST", "/api/workspaces/{workspace_id:id}/documents", "intruder", HIDDEN,
          {"upload": True}),
-        ("POST", "/api/workspaces/{workspace_id:int}/documents", "tutor", DENIED,
+        ("POST", "/api/workspaces/{workspace_id:id}/documents", "tutor", DENIED,
          {"upload": True}),
-        ("GET", "/api/documents/{document_id:int}", "intruder", HIDDEN, {}),
-        ("GET", "/api/documents/{document_id:int}", "student", HIDDEN, {}),
-        ("DELETE", "/api/documents/{document_id:int}", "intruder", HIDDEN, {}),
-        ("DELETE", "/api/documents/{document_id:int}", "tutor", DENIED, {}),
-        ("GET", "/api/documents/{document_id:int}/highlights", "intruder", HIDDEN, {}),
-        ("POST", "/api/documents/{document_id:int}/highlights", "intruder", HIDDEN,
+        ("GET", "/api/documents/{document_id:id}", "intruder", HIDDEN, {}),
+        ("GET", "/api/documents/{document_id:id}", "student", HIDDEN, {}),
+        ("DELETE", "/api/documents/{document_id:id}", "intruder", HIDDEN, {}),
+        ("DELETE", "/api/documents/{document_id:id}", "tutor", DENIED, {}),
+        ("GET", "/api/documents/{document_id:id}/highlights", "intruder", HIDDEN, {}),
+        ("POST", "/api/documents/{document_id:id}/highlights", "intruder", HIDDEN,
          {"json": body}),
-        ("POST", "/api/documents/{document_id:int}/highlights", "student", HIDDEN,
+        ("POST", "/api/documents/{document_id:id}/highlights", "student", HIDDEN,
          {"json": body}),
-        ("DELETE", "/api/highlights/{highlight_id:int}", "intruder", HIDDEN, {}),
-        ("DELETE", "/api/highlights/{highlight_id:int}", "tutor", DENIED, {}),
-        ("POST", "/api/documents/{document_id:int}/exports", "intruder", HIDDEN, {}),
-        ("GET", "/api/exports/{export_id:int}", "intruder", HIDDEN, {}),
-        ("GET", "/api/exports/{export_id:int}/pdf", "intruder", HIDDEN, {}),
-        ("POST", "/api/exports/{export_id:int}/cancel", "intruder", HIDDEN, {}),
+        ("DELETE", "/api/highlights/{highlight_id:id}", "intruder", HIDDEN, {}),
+        ("DELETE", "/api/highlights/{highlight_id:id}", "tutor", DENIED, {}),
+        ("POST", "/api/documents/{document_id:id}/exports", "intruder", HIDDEN, {}),
+        ("GET", "/api/exports/{export_id:id}", "intruder", HIDDEN, {}),
+        ("GET", "/api/exports/{export_id:id}/pdf", "intruder", HIDDEN, {}),
+        ("POST", "/api/exports/{export_id:id}/cancel", "intruder", HIDDEN, {}),
         ("GET", "/api/courses", "intruder", OWN_ONLY, {}),
         ("POST", "/api/courses", "intruder", OWN_ONLY,
          {"json": {"code": "{unique}", "title": "Own course"}}),
-        ("GET", "/api/courses/{course_id:int}", "intruder", HIDDEN, {}),
-        ("GET", "/api/courses/{course_id:int}/enrollments", "intruder", HIDDEN, {}),
-        ("GET", "/api/courses/{course_id:int}/enrollments", "student", DENIED, {}),
-        ("POST", "/api/courses/{course_id:int}/enrollments", "intruder", HIDDEN,
+        ("GET", "/api/courses/{course_id:id}", "intruder", HIDDEN, {}),
+        ("GET", "/api/courses/{course_id:id}/enrollments", "intruder", HIDDEN, {}),
+        ("GET", "/api/courses/{course_id:id}/enrollments", "student", DENIED, {}),
+        ("GET", "/api/courses/{course_id:id}/invitations", "intruder", HIDDEN, {}),
+        ("GET", "/api/courses/{course_id:id}/invitations", "student", DENIED, {}),
+        ("POST", "/api/courses/{course_id:id}/invitations", "intruder", HIDDEN,
          {"json": {"email": "x@e2e.example.org", "role": "student"}}),
-        ("POST", "/api/courses/{course_id:int}/enrollments", "tutor", DENIED,
+        ("POST", "/api/courses/{course_id:id}/invitations", "tutor", DENIED,
          {"json": {"email": "x@e2e.example.org", "role": "student"}}),
-        ("PUT", "/api/courses/{course_id:int}/enrollments/{user_id:int}", "intruder", HIDDEN,
+        ("GET", "/api/invitations", "intruder", OWN_ONLY, {}),
+        # The invitation is addressed to the student: anybody else finds nothing there.
+        ("POST", "/api/invitations/{invitation_id:id}/accept", "intruder", HIDDEN, {}),
+        ("POST", "/api/invitations/{invitation_id:id}/accept", "tutor", HIDDEN, {}),
+        ("POST", "/api/invitations/{invitation_id:id}/decline", "intruder", HIDDEN, {}),
+        ("POST", "/api/invitations/{invitation_id:id}/decline", "owner", HIDDEN, {}),
+        ("PUT", "/api/courses/{course_id:id}/enrollments/{user_id:id}", "intruder", HIDDEN,
          {"json": role}),
-        ("PUT", "/api/courses/{course_id:int}/enrollments/{user_id:int}", "student", DENIED,
+        ("PUT", "/api/courses/{course_id:id}/enrollments/{user_id:id}", "student", DENIED,
          {"json": role}),
         ("GET", "/", "intruder", OWN_ONLY, {}),
         ("POST", "/logout", "intruder-leaving-page", OWN_ONLY, {"form": True}),
         ("GET", "/workspaces", "intruder", OWN_ONLY, {}),
         ("POST", "/workspaces", "intruder", OWN_ONLY, {"form": True}),
-        ("GET", "/workspaces/{workspace_id:int}", "intruder", HIDDEN, {}),
-        ("POST", "/workspaces/{workspace_id:int}/documents", "intruder", HIDDEN,
+        ("GET", "/workspaces/{workspace_id:id}", "intruder", HIDDEN, {}),
+        ("POST", "/workspaces/{workspace_id:id}/documents", "intruder", HIDDEN,
          {"form": True, "upload": True}),
-        ("POST", "/workspaces/{workspace_id:int}/documents", "tutor", DENIED,
+        ("POST", "/workspaces/{workspace_id:id}/documents", "tutor", DENIED,
          {"form": True, "upload": True}),
-        ("GET", "/documents/{document_id:int}", "intruder", HIDDEN, {}),
-        ("GET", "/documents/{document_id:int}", "student", HIDDEN, {}),
+        ("GET", "/documents/{document_id:id}", "intruder", HIDDEN, {}),
+        ("GET", "/documents/{document_id:id}", "student", HIDDEN, {}),
     ]  # fmt: skip
     return [
         Probe(method, path, actor, expect, **extra) for method, path, actor, expect, extra in table
@@ -195,11 +204,19 @@ async def world(
             "/api/courses", json={"code": f"SEC-{secret[:12]}", "title": f"Course {secret}"}
         )
     ).json()["course"]
-    for user, role in ((student, "student"), (tutor, "tutor")):
-        enrolled = await owner_client.post(
-            f"/api/courses/{course['id']}/enrollments", json={"email": user.email, "role": role}
+    await enrol(owner_client, course["id"], clients["student"], student.email, "student")
+    await enrol(owner_client, course["id"], clients["tutor"], tutor.email, "tutor")
+    # A pending invitation of the student's into another course of the owner's.
+    other = (
+        await owner_client.post(
+            "/api/courses", json={"code": f"INV-{secret[:12]}", "title": f"Invite {secret}"}
         )
-        assert enrolled.status_code == 201, enrolled.text
+    ).json()["course"]
+    invited = await owner_client.post(
+        f"/api/courses/{other['id']}/invitations", json={"email": student.email, "role": "tutor"}
+    )
+    assert invited.status_code == 202, invited.text
+    pending = (await clients["student"].get("/api/invitations")).json()["invitations"]
     workspace = (
         await owner_client.post(
             "/api/workspaces", json={"title": f"Workspace {secret}", "course_id": course["id"]}
@@ -223,6 +240,7 @@ async def world(
         "export_id": export["id"],
         "course_id": course["id"],
         "user_id": student.id,
+        "invitation_id": pending[0]["id"],
     }
     return ids, clients, [secret, owner.email]
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.api._helpers import create_workspace, upload_fixture, wait_for_export
+from tests.e2e.api._helpers import create_workspace, enrol, upload_fixture, wait_for_export
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -32,25 +32,24 @@ async def _course(client: httpx.AsyncClient, title: str) -> dict[str, Any]:
 
 
 class TestCourses:
-    """Instructors enrol users; tutors and instructors see their students' workspaces."""
+    """Instructors invite users; tutors and instructors see their students' workspaces."""
 
     async def test_the_creator_becomes_instructor_and_enrols_others(
         self, make_user: MakeUser, sign_in: SignIn
     ) -> None:
-        """``POST /api/courses`` then enrolments; staff list them, roles can change."""
+        """``POST /api/courses``, an accepted invitation; staff list enrolments, change roles."""
         instructor, student = await make_user("instructor"), await make_user("student")
         client = await sign_in(instructor)
         course = await _course(client, "History")
-        enrolled = await client.post(
-            f"/api/courses/{course['id']}/enrollments",
-            json={"email": student.email, "role": "student"},
+        enrolled = await enrol(
+            client, course["id"], await sign_in(student), student.email, "student"
         )
         promoted = await client.put(
             f"/api/courses/{course['id']}/enrollments/{student.id}", json={"role": "tutor"}
         )
         listed = await client.get(f"/api/courses/{course['id']}/enrollments")
         assert course["role"] == "instructor"
-        assert enrolled.status_code == 201, enrolled.text
+        assert (enrolled["user_id"], enrolled["role"]) == (student.id, "student")
         assert promoted.json()["enrollment"]["role"] == "tutor"
         assert sorted((e["email"], e["role"]) for e in listed.json()["enrollments"]) == sorted(
             [(instructor.email, "instructor"), (student.email, "tutor")]
@@ -67,12 +66,9 @@ class TestCourses:
         )
         staff = await sign_in(instructor)
         course = await _course(staff, "Sources")
-        for user, role in ((student, "student"), (tutor, "tutor")):
-            response = await staff.post(
-                f"/api/courses/{course['id']}/enrollments", json={"email": user.email, "role": role}
-            )
-            assert response.status_code == 201, response.text
         student_client, tutor_client = await sign_in(student), await sign_in(tutor)
+        await enrol(staff, course["id"], student_client, student.email, "student")
+        await enrol(staff, course["id"], tutor_client, tutor.email, "tutor")
         created = await student_client.post(
             "/api/workspaces", json={"title": "Essay", "course_id": course["id"]}
         )
@@ -125,7 +121,7 @@ class TestExports:
         export = await wait_for_export(client, requested.json()["export"]["id"])
         pdf = await client.get(f"/api/exports/{export['id']}/pdf")
 
-        assert export["status"] == "done", export["last_error"]
+        assert export["status"] == "done", export["error"]
         assert pdf.status_code == 200
         assert pdf.headers["content-type"] == "application/pdf"
         assert 'filename="Reading-Primary-Sources.pdf"' in pdf.headers["content-disposition"]

@@ -122,7 +122,7 @@
           download.href = `/api/exports/${job.id}/pdf`;
           download.hidden = false;
         } else {
-          exportStatus.textContent = `Export ${job.status}: ${job.last_error || "no details"}`;
+          exportStatus.textContent = `Export ${job.status}: ${job.error || "no details"}`;
         }
       } catch (error) {
         exportStatus.textContent = `Export failed: ${error.message}`;
