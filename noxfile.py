@@ -13,6 +13,7 @@ import time
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
+from xml.etree import ElementTree
 
 import nox
 
@@ -384,7 +385,7 @@ COMPAT_CELLS = (
         (
             "sqlalchemy==2.0.30",
             "pytest==8.3.0",
-            "pytest-asyncio==0.24.0",
+            "pytest-asyncio==0.26.0",
             "pytest-xdist==3.5.0",
             "alembic==1.13.0",
             "asyncpg==0.29.0",
@@ -403,9 +404,9 @@ COMPAT_CELLS = (
         ("sqlalchemy==2.0.58", "pytest==9.2.0", "pytest-asyncio==1.5.0", "pytest-xdist==3.5.0"),
     ),
     _CompatCell(
-        "sa21-asyncio024",
+        "sa21-asyncio026",
         "3.12",
-        ("sqlalchemy==2.1.9", "pytest==8.4.2", "pytest-asyncio==0.24.0", "pytest-xdist==3.8.0"),
+        ("sqlalchemy==2.1.9", "pytest==8.4.2", "pytest-asyncio==0.26.0", "pytest-xdist==3.8.0"),
     ),
     _CompatCell(
         "newest",
@@ -413,12 +414,6 @@ COMPAT_CELLS = (
         ("sqlalchemy==2.1.9", "pytest==9.2.0", "pytest-asyncio==1.5.0", "pytest-xdist==3.8.0"),
     ),
 )
-_SUMMARY = re.compile(r"=+ (?P<body>.*\d+ (?:passed|failed|error).*) in [\d.]+s")
-
-
-def _count(summary: str, word: str) -> int:
-    found = re.search(rf"(\d+) {word}", summary)
-    return int(found.group(1)) if found else 0
 
 
 def _interpreter(session: nox.Session, version: str) -> str:
@@ -471,35 +466,46 @@ def _compat_cell(
         external=True,
     )
     started = time.perf_counter()
+    junit = Path(".reports", f"compat-{cell.name}.xml").resolve()
+    junit.unlink(missing_ok=True)
     # From the package's folder: its own pytest settings, where pgsandbox is not configured.
+    # Not silent, so a long cell shows its progress; the counts come from the JUnit XML.
     with session.chdir(PGSANDBOX):
-        output = session.run(
+        session.run(
             python,
             "-m",
             "pytest",
-            "-q",
             "-p",
             "no:randomly",
+            f"--junitxml={junit}",
             *pytest_args,
-            silent=True,
             success_codes=[0, 1],
             external=True,
             env={"PYTHONDONTWRITEBYTECODE": "1"},
         )
     seconds = time.perf_counter() - started
-    text = str(output)
-    tail = [line for line in text.splitlines() if _SUMMARY.search(line)]
-    summary = tail[-1] if tail else ""
-    if not summary or "failed" in summary or "error" in summary:
-        session.log(text[-6000:])
+    counts = _junit_counts(junit)
     return {
         "cell": cell.name,
         "versions": str(versions).strip(),
-        "passed": _count(summary, "passed"),
-        "failed": _count(summary, "failed") + _count(summary, "error"),
-        "skipped": _count(summary, "skipped"),
+        **counts,
         "seconds": round(seconds, 1),
-        "summary": summary.strip("= "),
+    }
+
+
+def _junit_counts(path: Path) -> dict[str, int]:
+    """passed / failed / skipped from a pytest JUnit XML file (all zero if there is none)."""
+    if not path.exists():
+        return {"passed": 0, "failed": 0, "skipped": 0}
+    suite = ElementTree.parse(path).getroot()  # noqa: S314 - pytest wrote it, in this run
+    suite = suite if suite.tag == "testsuite" else suite[0]
+    total, failed, errors, skipped = (
+        int(suite.get(key, "0")) for key in ("tests", "failures", "errors", "skipped")
+    )
+    return {
+        "passed": total - failed - errors - skipped,
+        "failed": failed + errors,
+        "skipped": skipped,
     }
 
 
@@ -527,6 +533,7 @@ def compat(session: nox.Session) -> None:
     if shutil.which("uv") is None:
         session.error("compat builds its cells with uv: pip install uv")
     rows = []
+    Path(".reports").mkdir(exist_ok=True)
     for cell in COMPAT_CELLS:
         if cell.name in wanted:
             session.log(f"compat: cell {cell.name}: Python {cell.python}, {cell.describe()}")
@@ -542,7 +549,6 @@ def compat(session: nox.Session) -> None:
     lines = [header, "-" * len(header)]
     keys = ("cell", "versions", "passed", "failed", "seconds")
     lines += [columns.format(*(str(row[key]) for key in keys)) for row in rows]
-    Path(".reports").mkdir(exist_ok=True)
     Path(".reports", "compat.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("\n".join(lines))  # noqa: T201 - the table is this session's output
     bad = [row["cell"] for row in rows if row["failed"] or not row["passed"]]
