@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+import pytest_asyncio
 from sqlalchemy.exc import DBAPIError
 from starlette.routing import Route
 
@@ -42,7 +43,7 @@ def app() -> Starlette:
     return app
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """An anonymous client of ``app``; an exception escaping the app fails the test."""
     async with httpx.AsyncClient(

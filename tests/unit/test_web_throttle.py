@@ -67,6 +67,8 @@ class TestBuckets:
         for _ in range(100):
             throttle.take("ada@example.org", "198.51.100.7")
             throttle.give_back("ada@example.org", "198.51.100.7")
+        # After a hundred successes the full allowance of failures is still there.
+        assert _fail_until_refused(throttle, "ada@example.org", "198.51.100.7") == 5
 
     def test_another_address_is_not_stopped_by_one_address_guessing(self) -> None:
         """The victim at their own address still gets attempts while an attacker is throttled."""

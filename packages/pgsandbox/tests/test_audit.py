@@ -98,3 +98,31 @@ class TestAuditRules:
         assert result.returncode == 1
         assert "test-asserts-nothing" in result.stdout
         assert "1 finding(s)" in result.stdout
+
+
+class TestDeliberateExceptions:
+    def test_a_line_that_allows_a_rule_is_not_reported(self) -> None:
+        """`# pgsandbox-audit: allow RULE` silences that rule on that line only."""
+        from pgsandbox._audit import audit_source
+
+        source = (
+            "from sqlalchemy import create_engine\n"
+            "def test_outage():\n"
+            "    create_engine('postgresql://x@h:1/x')  # pgsandbox-audit: allow engine-in-test\n"
+            "    create_engine('postgresql://x@127.0.0.1:1/x')\n"
+            "    assert 1 < 2\n"
+        )
+        findings = audit_source(source, "test_outage.py")
+        assert [(f.line, f.rule) for f in findings] == [(4, "engine-in-test")]
+
+    def test_allowing_another_rule_still_reports(self) -> None:
+        """The comment names the rule it allows; others on that line are still reported."""
+        from pgsandbox._audit import audit_source
+
+        source = (
+            "from sqlalchemy import create_engine\n"
+            "def test_x():\n"
+            "    create_engine('postgresql://x')  # pgsandbox-audit: allow test-asserts-nothing\n"
+            "    assert 1 < 2\n"
+        )
+        assert [f.rule for f in audit_source(source, "test_x.py")] == ["engine-in-test"]

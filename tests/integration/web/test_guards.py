@@ -330,7 +330,9 @@ class TestNothingInternalIsShown:
         with socket.socket() as probe:  # a port nothing listens on
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        engine = create_async_engine(f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none")
+        # The outage itself: an engine on a port nothing listens on, never connected.
+        dead_url = f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none"
+        engine = create_async_engine(dead_url)  # pgsandbox-audit: allow engine-in-test
         try:
             with glossator.db.override_sessionmaker(async_sessionmaker(engine)):
                 client = open_api_client()
