@@ -363,6 +363,10 @@ def bench(session: nox.Session) -> None:
 
 
 # ============================================================================ pgsandbox release
+#: What pgsandbox's own suite needs besides pgsandbox, in every cell (not what varies).
+COMPAT_TEST_NEEDS = ("pytest-randomly",)
+
+
 class _CompatCell(NamedTuple):
     """One environment of `nox -s compat`: a Python and exact versions of what varies."""
 
@@ -454,6 +458,7 @@ def _compat_cell(
         "--reinstall-package",
         "pgsandbox",
         f"{PGSANDBOX.resolve()}[asyncpg,alembic]",
+        *COMPAT_TEST_NEEDS,
         *cell.pins,
         env=env,
     )

@@ -41,8 +41,14 @@ def test_loop_scope(item: pytest.Item) -> str:
     return _ini(item.config, "asyncio_default_test_loop_scope") or "function"
 
 
+def _fixture_function(fixturedef: Any) -> Any:
+    """The user's own fixture function: pytest-asyncio before 1.0 replaces ``func`` with a
+    synchronous wrapper (``functools.wraps``), which hides that it is async."""
+    return inspect.unwrap(getattr(fixturedef.func, "__func__", fixturedef.func))
+
+
 def _fixture_loop_scope(config: pytest.Config, fixturedef: Any) -> str:
-    func = getattr(fixturedef.func, "__func__", fixturedef.func)
+    func = _fixture_function(fixturedef)
     explicit = getattr(func, "_loop_scope", None)
     if explicit:
         return str(explicit)
@@ -53,7 +59,7 @@ def _fixture_loop_scope(config: pytest.Config, fixturedef: Any) -> str:
 
 
 def _is_async(fixturedef: Any) -> bool:
-    func = getattr(fixturedef.func, "__func__", fixturedef.func)
+    func = _fixture_function(fixturedef)
     return inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
 
 
