@@ -38,6 +38,7 @@ from glossator.export import queue as job_queue
 from glossator.export._logging import log_event
 from glossator.export.compile import LatexError
 from glossator.export.latex import render_latex
+from glossator.export.limits import ExportTooLarge, user_message
 from glossator.export.pipeline import Renderer, export_document
 
 __all__ = ["ExportWorker", "WorkerConfig", "asyncpg_dsn"]
@@ -285,23 +286,37 @@ class ExportWorker:
 
     async def _record_failure(self, running: _Running, error: Exception) -> None:
         job = running.job
-        message = (
+        # The details (LaTeX log lines, exception) stay in this worker's log; the job row,
+        # which every viewer of the export sees, gets a message for users only.
+        details = (
             str(error) if isinstance(error, LatexError) else f"{type(error).__name__}: {error}"
         )
+        message = user_message(error)
         delay = self.config.retry_delay * 2 ** (job.attempt - 1)
         async with db.session() as db_session:
             status = await job_queue.fail_attempt(
-                db_session, job, message, retry_delay_seconds=delay
+                db_session,
+                job,
+                message,
+                retry_delay_seconds=delay,
+                give_up=isinstance(error, ExportTooLarge),
             )
             await db_session.commit()
         running.settled = True
         if status is None:
             self._log_outcome("job.abandoned", running, reason="cancelled or lease lost")
         elif status is ExportJobStatus.FAILED:
-            self._log_outcome("job.failed", running, level=logging.ERROR, error=message)
+            self._log_outcome(
+                "job.failed", running, level=logging.ERROR, error=details, message=message
+            )
         else:
             self._log_outcome(
-                "job.retry", running, level=logging.WARNING, error=message, retry_in_s=delay
+                "job.retry",
+                running,
+                level=logging.WARNING,
+                error=details,
+                message=message,
+                retry_in_s=delay,
             )
 
     def _log_outcome(self, event: str, running: _Running, **fields: Any) -> None:
