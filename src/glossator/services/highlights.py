@@ -92,8 +92,7 @@ async def add_highlight(
     clean_comment = (comment.strip() or None) if comment is not None else None
     if clean_comment is not None and len(clean_comment) > MAX_COMMENT_LENGTH:
         raise ValidationError(
-            f"comment must be at most {MAX_COMMENT_LENGTH} characters, "
-            f"got {len(clean_comment)}"
+            f"comment must be at most {MAX_COMMENT_LENGTH} characters, got {len(clean_comment)}"
         )
     async with db.session() as db_session:
         # Only the text's length is needed; the text itself may be large.
