@@ -248,7 +248,8 @@ class _Source:
         """Append ``piece``, a whole unit of LaTeX (never half a command or argument)."""
         if not piece:
             return
-        if self._line_length > 0 and self._line_length + len(piece) > MAX_SOURCE_LINE:
+        # ">=": the "%" that ends the line counts too.
+        if self._line_length > 0 and self._line_length + len(piece) >= MAX_SOURCE_LINE:
             if piece.startswith(" "):
                 self._parts.append("\n")
                 piece = piece[1:]

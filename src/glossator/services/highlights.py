@@ -17,13 +17,7 @@ from glossator.services._common import clean_text, get_or_raise
 if TYPE_CHECKING:
     import datetime as dt
 
-__all__ = [
-    "MAX_COMMENT_LENGTH",
-    "HighlightRecord",
-    "add_highlight",
-    "delete_highlight",
-    "list_highlights",
-]
+__all__ = ["HighlightRecord", "add_highlight", "delete_highlight", "list_highlights"]
 
 #: Most characters a highlight's comment may have, after stripping; the comment form's
 #: ``maxlength`` says the same. A bound keeps one viewer's comment from making an owner's
