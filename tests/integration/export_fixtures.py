@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from glossator import services
-from glossator.export.compile import sweep_leftovers
+from glossator.export.compile import become_subreaper, sweep_leftovers
+from tests._leaks import compilation_processes
 from tests._timing import scaled
 from tests._tools import require_tool
 
@@ -40,6 +41,7 @@ __all__ = [
     "WorkerProcess",
     "latex_tools",
     "pdf_text",
+    "reap_orphans",
     "start_export_worker",
     "wait_until_finished",
 ]
@@ -160,6 +162,10 @@ class ExportWorkers:
         """Workers on ``database_url``, with their logs and temporary files in ``tmp_path``."""
         self.tmp_path = tmp_path
         self.workers: list[WorkerProcess] = []
+        # Compilations of a worker killed with SIGKILL are orphaned; as a subreaper this
+        # process inherits them instead of PID 1 (which, in a container, may never reap
+        # them), so the tests can reap them (reap_orphans).
+        become_subreaper()
         self.env = {
             **os.environ,
             "GLOSSATOR_DATABASE_URL": database_url,
@@ -211,9 +217,40 @@ class ExportWorkers:
         for worker in self.workers:
             # Only after every worker stopped: a failure here must not leave one running.
             print(f"----- {worker.name} (pid {worker.pid}) log -----\n{worker.log_text()}")  # noqa: T201 - shown by pytest when the test failed
+        # Compilations still running now belong to killed workers: kill, remove, reap.
+        orphans = [process.pid for process in compilation_processes(self.tmp_path)]
         sweep_leftovers(self.tmp_path)
+        await reap_orphans(orphans)
         if errors:
             raise BaseExceptionGroup("stopping export workers failed", errors)
+
+
+async def reap_orphans(pids: list[int]) -> dict[int, int]:
+    """Wait for orphaned compilation processes that became this process's children.
+
+    Args:
+        pids: Processes expected to exit (killed); those that are not children of this
+            process are left to their parent.
+
+    Returns:
+        The wait status of each process reaped here.
+    """
+    statuses: dict[int, int] = {}
+    pending = set(pids)
+    deadline = time.monotonic() + scaled(10)
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
+            except ChildProcessError:
+                pending.discard(pid)  # not our child: its parent reaps it
+                continue
+            if reaped:
+                statuses[pid] = status
+                pending.discard(pid)
+        if pending:
+            await asyncio.sleep(0.02)
+    return statuses
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ enqueue through the services and poll with deadlines.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -25,8 +27,10 @@ from tests._leaks import compilation_processes, leftover_folders
 from tests._timing import scaled
 from tests.integration.export_fixtures import (
     EVENT_TIMEOUT,
+    ExportWorkers,
     WorkerProcess,
     pdf_text,
+    reap_orphans,
     wait_until_finished,
 )
 from tests.integration.export_renderers import BROKEN, SLOW, UNDEFINED_COMMAND
@@ -163,20 +167,29 @@ class TestFailures:
 
     async def test_killed_worker_job_is_retried_by_another(
         self,
+        tmp_path: Path,
         start_export_worker: StartWorker,
         workspace: services.WorkspaceRecord,
         student: services.UserRecord,
     ) -> None:
-        """SIGKILL mid-job: after the lease runs out a new worker retries it; it is done once."""
+        """SIGKILL mid-job: the next worker cleans up after it, retries the job, once."""
         document = await _document(workspace, f"{SLOW} crash during compile")
         first = await start_export_worker("--lease", "2")
         job_id = await services.request_export(document.id, student.id)
         await first.wait_for_event("job.claimed", job_id=job_id)
         await _wait_for_status(job_id, ExportJobStatus.RUNNING)
+        await _wait_for_compilation(tmp_path)
+        orphans = [process.pid for process in compilation_processes(tmp_path)]
+        [left_folder] = leftover_folders(tmp_path)
         first.kill()
         assert await first.process.wait() < 0
 
         second = await start_export_worker("--lease", "2")
+        # The new worker killed the orphaned compilation and removed its folder on start.
+        swept = await second.wait_for_event("worker.swept")
+        assert swept["folders"] == [str(left_folder)]
+        assert set(await reap_orphans(orphans)) == set(orphans)  # exited, and reaped here
+        assert compilation_processes(tmp_path) == []
         record = await wait_until_finished(job_id, worker=second)
         assert record.status is ExportJobStatus.DONE
         assert record.attempts == 2
@@ -284,6 +297,52 @@ class TestIsolation:
         assert claimed_by == {f"{_host()}:{worker.pid}"}
 
 
+@database
+@pytest.mark.usefixtures("latex_tools")
+class TestTeardown:
+    """The fixture's finalizer stops every worker it started, whatever else fails."""
+
+    async def test_unreadable_log_does_not_stop_the_teardown(
+        self, pgsandbox_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A worker's log file is gone: both workers still stop, and the report says why."""
+        workers = ExportWorkers(pgsandbox_url, tmp_path)
+        try:
+            first = await workers.start()
+            second = await workers.start()
+            first.log_path.unlink()
+        finally:
+            await workers.close()
+        assert (first.process.returncode, second.process.returncode) == (0, 0)
+        assert _gone(first.pid)
+        assert _gone(second.pid)
+        assert f"<log {first.log_path} unreadable" in capsys.readouterr().out
+
+    async def test_a_failing_stop_does_not_leave_the_others_running(
+        self, pgsandbox_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Stopping one worker raises: it is killed, the next one stopped, then the error."""
+        workers = ExportWorkers(pgsandbox_url, tmp_path)
+        try:
+            first = await workers.start()
+            second = await workers.start()
+        except BaseException:
+            await workers.close()
+            raise
+
+        async def broken_stop(**_: object) -> int:
+            raise OSError("cannot signal")
+
+        monkeypatch.setattr(first, "stop", broken_stop)
+        with pytest.raises(BaseExceptionGroup) as raised:
+            await workers.close()
+        assert [type(error) for error in raised.value.exceptions] == [OSError]
+        assert await first.process.wait() == -signal.SIGKILL
+        assert second.process.returncode == 0
+        assert _gone(first.pid)
+        assert _gone(second.pid)
+
+
 class TestWorkerConfiguration:
     def test_rejects_unworkable_settings(self) -> None:
         """A heartbeat not shorter than the lease, or no concurrency, is refused."""
@@ -305,6 +364,15 @@ class TestWorkerConfiguration:
             load_renderer("glossator.no_such_module:render")
         with pytest.raises(ConfigurationError, match="not a callable"):
             load_renderer("glossator.export.queue:NOTIFY_CHANNEL")
+
+
+def _gone(pid: int) -> bool:
+    """Whether no process ``pid`` exists any more (exited and reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def _host() -> str:
