@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+
 import pytest
 
 from tests._leaks import leftover_folders
