@@ -35,6 +35,7 @@ __all__ = [
     "compilation_processes",
     "kill_processes",
     "leftover_folders",
+    "process_exists",
     "run_processes",
 ]
 
@@ -109,6 +110,11 @@ def leftover_folders(root: Path) -> list[Path]:
                 found.append(Path(directory) / name)
                 subdirectories.remove(name)
     return sorted(found)
+
+
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` exists at all, as a running process or a zombie not yet reaped."""
+    return Path(f"/proc/{pid}").exists()
 
 
 def kill_processes(processes: list[LeakedProcess]) -> None:

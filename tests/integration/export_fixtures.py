@@ -25,7 +25,7 @@ import pytest
 
 from glossator import services
 from glossator.export.compile import become_subreaper, sweep_leftovers
-from tests._leaks import compilation_processes
+from tests._leaks import compilation_processes, process_exists
 from tests._timing import scaled
 from tests._tools import require_tool
 
@@ -229,8 +229,8 @@ async def reap_orphans(pids: list[int]) -> dict[int, int]:
     """Wait for orphaned compilation processes that became this process's children.
 
     Args:
-        pids: Processes expected to exit (killed); those that are not children of this
-            process are left to their parent.
+        pids: Processes expected to exit (killed). One that is not a child of this process
+            is waited for until it is gone (its parent reaped it).
 
     Returns:
         The wait status of each process reaped here.
@@ -243,7 +243,10 @@ async def reap_orphans(pids: list[int]) -> dict[int, int]:
             try:
                 reaped, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
             except ChildProcessError:
-                pending.discard(pid)  # not our child: its parent reaps it
+                # Not (yet) our child: its parent may reap it, or die first and leave it
+                # to us. Done with it once it is gone.
+                if not process_exists(pid):
+                    pending.discard(pid)
                 continue
             if reaped:
                 statuses[pid] = status
