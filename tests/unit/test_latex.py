@@ -345,3 +345,11 @@ class TestTexLimits:
         body = _body(render_latex(ExportDocument("t", text, highlights)))
         assert r"\glscontinue" in body
         assert r"\glscontinue" not in _body(render_latex(ExportDocument("t", text)))
+
+    def test_comment_of_the_maximal_length_is_not_cut(self) -> None:
+        """A 5,000-character comment without newlines stays one paragraph (spaces cut late)."""
+        comment = ("lorem ipsum " * 420)[:5000]
+        body = _body(
+            render_latex(ExportDocument("t", "a b", [ExportHighlight(1, 0, 1, "t", comment)]))
+        )
+        assert r"\glscontinue" not in body

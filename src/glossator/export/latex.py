@@ -133,6 +133,7 @@ PARAGRAPH_SOFT: Final = 2000
 #: characters without a blank line exhaust it.
 PARAGRAPH_HARD: Final = 10000
 _PARAGRAPH: Final = "\\par\n"
+_NEWLINE: Final = "\n"  # a single newline of the text (rendered as single_newline)
 # Ends a TeX paragraph without a visible trace: no indent, and the parskip cancelled.
 _CONTINUE: Final = "\\glscontinue\n"
 _WORD_BREAK: Final = r"\allowbreak{}"
@@ -268,12 +269,12 @@ class _Source:
         return "".join(self._parts)
 
 
-def _whitespace_renderings(text: str, single_newline: str) -> list[str | None]:
-    """For each character: ``None`` if it is not whitespace, else what to emit for it.
+def _whitespace_renderings(text: str) -> list[str | None]:
+    """For each character: ``None`` if it is not whitespace, else what kind of break it is.
 
-    A run of whitespace renders once, at its first character: a paragraph break for a
-    blank line, ``single_newline`` for one newline, a space otherwise. Leading and
-    trailing whitespace of the text renders as nothing.
+    A run of whitespace counts once, at its first character: :data:`_PARAGRAPH` for a
+    blank line, :data:`_NEWLINE` for one newline, ``" "`` otherwise; the run's other
+    characters, and leading and trailing whitespace of the text, are ``""`` (nothing).
     """
     rendering: list[str | None] = [None] * len(text)
     for match in _WHITESPACE_RUN.finditer(text):
@@ -283,7 +284,7 @@ def _whitespace_renderings(text: str, single_newline: str) -> list[str | None]:
         elif newlines >= 2:
             first = _PARAGRAPH
         elif newlines == 1:
-            first = single_newline
+            first = _NEWLINE
         else:
             first = " "
         rendering[match.start()] = first
@@ -328,19 +329,18 @@ def _add_text(
             source.add(rf"\glshl{{{word_colour}}}{{{chunk}}}" if word_colour else chunk)
             word.clear()
 
-    whitespace = _whitespace_renderings(text, single_newline)
+    whitespace = _whitespace_renderings(text)
     for index, char in enumerate(text):
-        rendered_space = whitespace[index]
-        if rendered_space is not None:
+        space = whitespace[index]
+        if space is not None:
             flush_word()
-            if rendered_space == _PARAGRAPH or (
-                paragraph >= PARAGRAPH_SOFT and rendered_space == single_newline
-            ):
-                rendered_space = rendered_space if rendered_space == _PARAGRAPH else _CONTINUE
+            if space == _PARAGRAPH:
                 paragraph = 0
-            elif rendered_space and paragraph >= PARAGRAPH_HARD:
-                rendered_space, paragraph = _CONTINUE, 0
-            source.add(rendered_space)
+            elif space and paragraph >= (PARAGRAPH_SOFT if space == _NEWLINE else PARAGRAPH_HARD):
+                space, paragraph = _CONTINUE, 0
+            elif space == _NEWLINE:
+                space = single_newline
+            source.add(space)
             unbroken = 0
         else:
             colour = colour_at[index] if colour_at is not None else None
