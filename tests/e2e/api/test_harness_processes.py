@@ -1,4 +1,7 @@
-"""The e2e harness stops what it starts: process groups, and every process on failure."""
+"""The e2e harness stops what it starts: process groups, and every process on failure.
+
+Here (under tests/e2e/api) because `nox -s e2e` runs this folder in parallel.
+"""
 
 from __future__ import annotations
 
