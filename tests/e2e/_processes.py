@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Final
 
 import httpx
 
+from glossator.export.compile import sweep_leftovers
+from tests._timing import scaled
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -39,9 +42,10 @@ __all__ = [
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 REPORTS_DIR: Final = REPO_ROOT / ".reports" / "e2e"
-#: Seconds a process gets to exit after SIGTERM before it is killed.
+#: Seconds a process gets to exit after SIGTERM before it is killed (scaled by
+#: GLOSSATOR_TEST_TIMEOUT_SCALE, tests/_timing.py).
 STOP_GRACE: Final = 15.0
-#: Seconds a process gets to become ready.
+#: Seconds a process gets to become ready (scaled likewise).
 READY_TIMEOUT: Final = 30.0
 #: Upload limit the test server runs with (small, so the 413 test sends little).
 TEST_UPLOAD_LIMIT: Final = 1024 * 1024
@@ -82,6 +86,7 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: stop() can kill all of it
             )
 
     @property
@@ -89,31 +94,52 @@ class ManagedProcess:
         """Whether the process was started and has not exited."""
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, grace: float = STOP_GRACE) -> int | None:
-        """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit status."""
+    def stop(self, grace: float | None = None) -> int | None:
+        """SIGTERM, then SIGKILL to its process group after ``grace`` seconds.
+
+        Args:
+            grace: Seconds; default :data:`STOP_GRACE` scaled (``tests/_timing.py``).
+
+        Returns:
+            The exit status (``None`` if it never started).
+        """
         if self.process is None:
             return None
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=grace)
+                self.process.wait(timeout=grace if grace is not None else scaled(STOP_GRACE))
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self.kill()
                 self.process.wait()
+        # Anything it started in its group (not in a session of its own) goes with it.
+        self.kill()
         return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL its process group (it leads one), if it was started."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     def log_size(self) -> int:
         """Bytes in the log so far (to show only what one test caused)."""
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
 
     def log_text(self, since: int = 0) -> str:
-        """The log from byte ``since`` on."""
-        if not self.log_path.exists():
+        """The log from byte ``since`` on (a note instead, if it cannot be read)."""
+        try:
+            with self.log_path.open("rb") as log_file:
+                log_file.seek(since)
+                return log_file.read().decode("utf-8", "replace")
+        except FileNotFoundError:
             return ""
-        with self.log_path.open("rb") as log_file:
-            log_file.seek(since)
-            return log_file.read().decode("utf-8", "replace")
+        except OSError as error:
+            return f"<log {self.log_path} unreadable: {error}>"
 
     def fail(self, why: str) -> ProcessFailed:
         """An error saying ``why``, with the process's log."""
@@ -132,8 +158,13 @@ class AppServer:
         """``http://127.0.0.1:<port>``."""
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """Poll ``GET /healthz`` until it answers 200; raise :class:`ProcessFailed` if not."""
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Poll ``GET /healthz`` until it answers 200; raise :class:`ProcessFailed` if not.
+
+        Args:
+            timeout: Seconds; default :data:`READY_TIMEOUT` scaled (``tests/_timing.py``).
+        """
+        timeout = timeout if timeout is not None else scaled(READY_TIMEOUT)
         deadline = time.monotonic() + timeout
         while True:
             if not self.process.running:
@@ -156,7 +187,8 @@ class AppServer:
 class _Worker:
     process: ManagedProcess
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+    def wait_ready(self, timeout: float | None = None) -> None:
+        timeout = timeout if timeout is not None else scaled(READY_TIMEOUT)
         deadline = time.monotonic() + timeout
         while True:
             for line in self.process.log_text().splitlines():
@@ -178,9 +210,16 @@ class E2EStack:
     test of the run) and stopped when the pytest process ends.
     """
 
-    def __init__(self, label: str) -> None:
-        """``label`` names the log files (the xdist worker id, or ``main``)."""
+    def __init__(self, label: str, temp_dir: Path) -> None:
+        """Name the log files after ``label``; the processes' temporary files go to ``temp_dir``.
+
+        Args:
+            label: The xdist worker id, or ``main``.
+            temp_dir: The processes' ``TMPDIR`` (inside pytest's temporary tree, where the
+                run's end checks that nothing was left: tests/conftest.py).
+        """
         self.label = label
+        self.temp_dir = temp_dir
         # One key per stack: sessions survive a server restart, as in production.
         self.secret_key = secrets.token_urlsafe(48)
         self.database_url: str | None = None
@@ -195,6 +234,7 @@ class E2EStack:
             "GLOSSATOR_MAX_UPLOAD_BYTES": str(TEST_UPLOAD_LIMIT),
             "GLOSSATOR_APPLICATION_NAME": f"glossator-e2e[{self.label}]",
             "PYTHONUNBUFFERED": "1",
+            "TMPDIR": str(self.temp_dir),
         }
         # The subprocesses are not xdist workers: keep their pools at full size.
         for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "GLOSSATOR_DEV"):
@@ -254,8 +294,22 @@ class E2EStack:
         return self.worker.process
 
     def stop(self) -> None:
-        """Stop every process (SIGTERM, then SIGKILL after the grace period)."""
-        if self.server is not None:
-            self.server.process.stop()
-        if self.worker is not None:
-            self.worker.process.stop()
+        """Stop every process (SIGTERM, then SIGKILL after the grace period).
+
+        Each is stopped even when stopping another one failed; the first error is raised
+        after all of them were stopped.
+        """
+        processes = [part.process for part in (self.server, self.worker) if part is not None]
+        errors: list[Exception] = []
+        for process in processes:
+            try:
+                process.stop()
+            except Exception as error:  # any failure: the others must still stop
+                process.kill()
+                if process.process is not None:
+                    process.process.wait()
+                errors.append(error)
+        # Compilations of a worker that had to be killed: kill them, remove their folders.
+        sweep_leftovers(self.temp_dir)
+        if errors:
+            raise errors[0]

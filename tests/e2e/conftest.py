@@ -63,8 +63,11 @@ def _require_shared(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def _e2e_stack() -> Iterator[E2EStack]:
-    stack = E2EStack(label=os.environ.get("PYTEST_XDIST_WORKER", "main"))
+def _e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
+    stack = E2EStack(
+        label=os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        temp_dir=tmp_path_factory.mktemp("e2e-stack"),
+    )
     try:
         yield stack
     finally:

@@ -7,19 +7,34 @@ These run the real latexmk and pdftotext (skipped without them locally, failing 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
+import sys
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
-from glossator.export.compile import LatexError, LatexNotInstalled, LatexTimeout, compile_latex
+from glossator.export.compile import (
+    WORKDIR_MARKER,
+    WORKDIR_PREFIX,
+    LatexError,
+    LatexNotInstalled,
+    LatexTimeout,
+    _write_owner,
+    compile_latex,
+    sweep_leftovers,
+)
 from glossator.export.latex import (
     SUPPORTED_CHARACTERS,
     ExportDocument,
     ExportHighlight,
     render_latex,
 )
-from tests.integration.export_fixtures import pdf_text
+from tests._leaks import compilation_processes
+from tests._timing import scaled
+from tests.integration.export_fixtures import REPO_ROOT, pdf_text
 from tests.integration.export_renderers import SLOW, render
 
 if TYPE_CHECKING:
@@ -99,6 +114,92 @@ class TestCompileFailures:
         """Without latexmk the error names the packages to install."""
         with pytest.raises(LatexNotInstalled, match="apt-get install latexmk"):
             await compile_latex("x", latexmk="latexmk-that-does-not-exist")
+
+
+# Runs in its own process, which becomes a subreaper as ``glossator worker`` does: it
+# cancels a compilation while pdflatex runs and prints the pids it saw and those that
+# still exist afterwards (a zombie still has its /proc entry).
+_REAP_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+from glossator.export.compile import become_subreaper, compile_latex
+from glossator.export.latex import ExportDocument
+from tests._leaks import compilation_processes
+from tests.integration.export_renderers import SLOW, render
+
+root = Path(sys.argv[1])
+assert become_subreaper()
+
+async def main():
+    task = asyncio.create_task(
+        compile_latex(render(ExportDocument(SLOW + " doc", "text")), work_root=root)
+    )
+    seen = {}
+    async with asyncio.timeout(float(sys.argv[2])):
+        while not any("pdflatex" in command for command in seen.values()):
+            seen.update((p.pid, p.command) for p in compilation_processes(root))
+            await asyncio.sleep(0.01)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    left = [pid for pid in seen if Path(f"/proc/{pid}").exists()]
+    print(json.dumps({"seen": seen, "left": left}))
+
+asyncio.run(main())
+"""
+
+
+class TestLeftovers:
+    async def test_cancel_kills_and_reaps_the_whole_group(self, tmp_path: Path) -> None:
+        """latexmk and pdflatex are killed and reaped: no process, not even a zombie, stays."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _REAP_SCRIPT, str(tmp_path), str(scaled(30)),
+            cwd=REPO_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        stdout, stderr = await process.communicate()
+        assert process.returncode == 0, stderr.decode(errors="replace")
+        report = json.loads(stdout)
+        commands = " ".join(report["seen"].values())
+        assert "latexmk" in commands
+        assert "pdflatex" in commands
+        assert report["left"] == []
+        assert _entries(tmp_path) == []
+
+    async def test_sweep_removes_what_dead_workers_left(self, tmp_path: Path) -> None:
+        """Folders of dead owners go, with the compilation still running in them; others stay."""
+        dead = tmp_path / f"{WORKDIR_PREFIX}dead"
+        dead.mkdir()
+        owner = await asyncio.create_subprocess_exec(
+            sys.executable, "-c",
+            "import sys; from pathlib import Path; "
+            "from glossator.export.compile import _write_owner; _write_owner(Path(sys.argv[1]))",
+            str(dead),
+            cwd=REPO_ROOT,
+        )  # fmt: skip
+        assert await owner.wait() == 0
+        orphan = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "import time; time.sleep(120)",
+            env={**os.environ, WORKDIR_MARKER: str(dead)},
+            start_new_session=True,
+        )  # fmt: skip
+        await _until(lambda: bool(compilation_processes(tmp_path)))
+        alive = tmp_path / f"{WORKDIR_PREFIX}alive"
+        alive.mkdir()
+        _write_owner(alive)  # this process: alive
+        fresh = tmp_path / f"{WORKDIR_PREFIX}fresh"
+        fresh.mkdir()  # no owner yet: a worker just made it
+        stale = tmp_path / f"{WORKDIR_PREFIX}stale"
+        stale.mkdir()
+        os.utime(stale, (time.time() - 3600, time.time() - 3600))  # no owner for an hour
+
+        assert sweep_leftovers(tmp_path) == [dead, stale]
+
+        assert await asyncio.wait_for(orphan.wait(), scaled(10)) == -signal.SIGKILL
+        assert _entries(tmp_path) == sorted(path.name for path in (alive, fresh))
 
 
 def _processes_in(folder: Path) -> list[int]:

@@ -9,6 +9,8 @@ enqueue through the services and poll with deadlines.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -21,11 +23,21 @@ from glossator.db.models import ExportJobStatus, SourceKind
 from glossator.errors import ConfigurationError
 from glossator.export.pipeline import load_renderer
 from glossator.export.worker import WorkerConfig, asyncpg_dsn
-from tests.integration.export_fixtures import WorkerProcess, pdf_text, wait_until_finished
+from tests._leaks import compilation_processes, leftover_folders, process_exists
+from tests._timing import scaled
+from tests.integration.export_fixtures import (
+    EVENT_TIMEOUT,
+    ExportWorkers,
+    WorkerProcess,
+    pdf_text,
+    reap_orphans,
+    wait_until_finished,
+)
 from tests.integration.export_renderers import BROKEN, SLOW, UNDEFINED_COMMAND
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from pathlib import Path
 
     StartWorker = Callable[..., Awaitable[WorkerProcess]]
 
@@ -43,8 +55,8 @@ async def _document(
     return await services.add_document(workspace.id, title, SourceKind.HTML, text_, text_)
 
 
-async def _wait_for_status(job_id: int, status: ExportJobStatus, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
+async def _wait_for_status(job_id: int, status: ExportJobStatus) -> None:
+    deadline = time.monotonic() + scaled(EVENT_TIMEOUT)
     while (record := await services.get_export(job_id)).status is not status:
         if time.monotonic() > deadline:
             pytest.fail(f"export {job_id} is {record.status.value}, not {status.value}")
@@ -94,6 +106,9 @@ class TestExports:
         assert "Nothing highlighted here." in texts[1]
         assert "Über naïve" in texts[2]
         assert "claim (Stu Dent): why?" in texts[2]
+        # The row says done a moment before the worker logs it: wait for the log too.
+        for job_id in job_ids:
+            await worker.wait_for_event("job.done", job_id=job_id)
         done = worker.events("job.done")
         assert sorted(event["job_id"] for event in done) == sorted(job_ids)
         assert all(event["duration_ms"] >= 0 for event in done)
@@ -108,7 +123,7 @@ class TestExports:
         document = await _document(workspace, "Notified")
         worker = await start_export_worker("--poll-interval", "60")
         job_id = await services.request_export(document.id, student.id)
-        claimed = await worker.wait_for_event("job.claimed", within=10, job_id=job_id)
+        claimed = await worker.wait_for_event("job.claimed", job_id=job_id)
         assert claimed["job_id"] == job_id
 
     async def test_polling_alone_finds_jobs(
@@ -139,40 +154,62 @@ class TestFailures:
         job_id = await services.request_export(document.id, student.id)
         record = await wait_until_finished(job_id, worker=worker)
         assert (record.status, record.attempts) == (ExportJobStatus.FAILED, 3)
-        assert record.last_error is not None
-        assert "Undefined control sequence" in record.last_error
-        assert UNDEFINED_COMMAND in record.last_error
+        # Every viewer sees last_error: a message for users, the LaTeX log in the worker's.
+        assert record.last_error == (
+            "The PDF could not be typeset; please tell the administrator if this persists."
+        )
+        failed = await worker.wait_for_event("job.failed", job_id=job_id)
+        assert "Undefined control sequence" in failed["error"]
+        assert UNDEFINED_COMMAND in failed["error"]
+        assert failed["message"] == record.last_error
         assert [event["attempt"] for event in worker.events("job.retry")] == [1, 2]
         assert [event["job_id"] for event in worker.events("job.failed")] == [job_id]
 
     async def test_killed_worker_job_is_retried_by_another(
         self,
+        tmp_path: Path,
         start_export_worker: StartWorker,
         workspace: services.WorkspaceRecord,
         student: services.UserRecord,
     ) -> None:
-        """SIGKILL mid-job: after the lease runs out a new worker retries it; it is done once."""
+        """SIGKILL mid-job: the next worker cleans up after it, retries the job, once."""
         document = await _document(workspace, f"{SLOW} crash during compile")
         first = await start_export_worker("--lease", "2")
         job_id = await services.request_export(document.id, student.id)
         await first.wait_for_event("job.claimed", job_id=job_id)
         await _wait_for_status(job_id, ExportJobStatus.RUNNING)
+        await _wait_for_compilation(tmp_path)
+        orphans = [process.pid for process in compilation_processes(tmp_path)]
+        [left_folder] = leftover_folders(tmp_path)
         first.kill()
         assert await first.process.wait() < 0
 
         second = await start_export_worker("--lease", "2")
+        # The new worker killed the orphaned compilation and removed its folder on start.
+        swept = await second.wait_for_event("worker.swept")
+        assert swept["folders"] == [str(left_folder)]
+        # Every process of the orphaned compilation is gone: killed and reaped (here, or
+        # by latexmk for a pdflatex that ended before the sweep), none left a zombie.
+        await reap_orphans(orphans)
+        assert [pid for pid in orphans if process_exists(pid)] == []
+        assert compilation_processes(tmp_path) == []
         record = await wait_until_finished(job_id, worker=second)
         assert record.status is ExportJobStatus.DONE
         assert record.attempts == 2
-        assert record.last_error is not None
-        assert f"attempt 1 lost: lease expired (worker {_host()}:{first.pid}" in record.last_error
-        assert record.worker_id is not None
-        assert record.worker_id.endswith(f":{second.pid}")
+        assert record.last_error == (
+            "Attempt 1 was interrupted (the export worker stopped); trying again."
+        )
+        assert str(first.pid) not in record.last_error
+        assert _host() not in record.last_error
+        assert await _claimed_by(job_id) == f"{_host()}:{second.pid}"
+        # The row says done a moment before the worker logs it: wait for the log too.
+        await second.wait_for_event("job.done", job_id=job_id)
         assert first.events("job.done") == []
         assert [(e["job_id"], e["attempt"]) for e in second.events("job.done")] == [(job_id, 2)]
 
     async def test_cancelled_running_job_is_abandoned(
         self,
+        tmp_path: Path,
         start_export_worker: StartWorker,
         workspace: services.WorkspaceRecord,
         student: services.UserRecord,
@@ -182,11 +219,16 @@ class TestFailures:
         worker = await start_export_worker()
         job_id = await services.request_export(document.id, student.id)
         await worker.wait_for_event("job.claimed", job_id=job_id)
+        await _wait_for_compilation(tmp_path)
         await services.cancel_export(job_id, user_id=student.id)
-        event = await worker.wait_for_event("job.abandoned", job_id=job_id)
-        assert event["duration_ms"] < 4000  # well before the slow compilation would end
+        await worker.wait_for_event("job.abandoned", job_id=job_id)
+        # Abandoned, not finished: the compilation was killed (by structure, not by a
+        # time bound, which a loaded machine would break) and its folder removed.
+        assert compilation_processes(tmp_path) == []
+        assert leftover_folders(tmp_path) == []
         record = await services.get_export(job_id)
         assert (record.status, record.result_size) == (ExportJobStatus.CANCELLED, None)
+        assert worker.events("job.done") == []
 
 
 @database
@@ -218,15 +260,10 @@ class TestGracefulShutdown:
         worker = await start_export_worker("--grace", "0.5")
         job_id = await services.request_export(document.id, student.id)
         await worker.wait_for_event("job.claimed", job_id=job_id)
-        started = time.monotonic()
-        assert await worker.stop(grace=10) == 0
-        assert time.monotonic() - started < 5
+        assert await worker.stop(grace=scaled(10)) == 0  # exited by itself: SIGTERM, no SIGKILL
         record = await services.get_export(job_id)
-        assert (record.status, record.attempts, record.worker_id) == (
-            ExportJobStatus.QUEUED,
-            0,
-            None,
-        )
+        assert (record.status, record.attempts) == (ExportJobStatus.QUEUED, 0)
+        assert await _claimed_by(job_id) is None
         assert [event["job_id"] for event in worker.events("job.released")] == [job_id]
 
 
@@ -252,15 +289,61 @@ class TestIsolation:
         for job_id in job_ids:
             record = await wait_until_finished(job_id, worker=worker)
             assert record.status is ExportJobStatus.DONE
-            assert record.worker_id is not None
-            assert record.worker_id.endswith(f":{worker.pid}")
+            assert await _claimed_by(job_id) == f"{_host()}:{worker.pid}"
+            await worker.wait_for_event("job.done", job_id=job_id)
         assert sorted(event["job_id"] for event in worker.events("job.claimed")) == job_ids
         async with db.session() as db_session:
             database_name = await db_session.scalar(text("SELECT current_database()"))
             claimed_by = set(await db_session.scalars(text("SELECT worker_id FROM export_jobs")))
         assert database_name is not None
         assert pgsandbox_url.endswith(f"/{database_name}")
-        assert claimed_by == {record.worker_id}
+        assert claimed_by == {f"{_host()}:{worker.pid}"}
+
+
+@database
+@pytest.mark.usefixtures("latex_tools")
+class TestTeardown:
+    """The fixture's finalizer stops every worker it started, whatever else fails."""
+
+    async def test_unreadable_log_does_not_stop_the_teardown(
+        self, pgsandbox_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A worker's log file is gone: both workers still stop, and the report says why."""
+        workers = ExportWorkers(pgsandbox_url, tmp_path)
+        try:
+            first = await workers.start()
+            second = await workers.start()
+            first.log_path.unlink()
+        finally:
+            await workers.close()
+        assert (first.process.returncode, second.process.returncode) == (0, 0)
+        assert _gone(first.pid)
+        assert _gone(second.pid)
+        assert f"<log {first.log_path} unreadable" in capsys.readouterr().out
+
+    async def test_a_failing_stop_does_not_leave_the_others_running(
+        self, pgsandbox_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Stopping one worker raises: it is killed, the next one stopped, then the error."""
+        workers = ExportWorkers(pgsandbox_url, tmp_path)
+        try:
+            first = await workers.start()
+            second = await workers.start()
+        except BaseException:
+            await workers.close()
+            raise
+
+        async def broken_stop(**_: object) -> int:
+            raise OSError("cannot signal")
+
+        monkeypatch.setattr(first, "stop", broken_stop)
+        with pytest.raises(BaseExceptionGroup) as raised:
+            await workers.close()
+        assert [type(error) for error in raised.value.exceptions] == [OSError]
+        assert await first.process.wait() == -signal.SIGKILL
+        assert second.process.returncode == 0
+        assert _gone(first.pid)
+        assert _gone(second.pid)
 
 
 class TestWorkerConfiguration:
@@ -286,5 +369,32 @@ class TestWorkerConfiguration:
             load_renderer("glossator.export.queue:NOTIFY_CHANNEL")
 
 
+def _gone(pid: int) -> bool:
+    """Whether no process ``pid`` exists any more (exited and reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
 def _host() -> str:
     return socket.gethostname()
+
+
+async def _claimed_by(job_id: int) -> str | None:
+    """The job's ``worker_id`` column: internal, so the services no longer return it."""
+    async with db.session() as db_session:
+        worker_id: str | None = await db_session.scalar(
+            text("SELECT worker_id FROM export_jobs WHERE id = :id"), {"id": job_id}
+        )
+    return worker_id
+
+
+async def _wait_for_compilation(root: Path) -> None:
+    """Wait until a latexmk of a worker whose temporary folder is ``root`` runs."""
+    deadline = time.monotonic() + scaled(EVENT_TIMEOUT)
+    while not compilation_processes(root):
+        if time.monotonic() > deadline:
+            pytest.fail(f"no compilation started under {root}")
+        await asyncio.sleep(0.02)

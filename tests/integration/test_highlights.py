@@ -41,6 +41,22 @@ class TestAddHighlight:
         highlight = await services.add_highlight(document.id, student.id, 0, 3, "t", comment=" ")
         assert highlight.comment is None
 
+    async def test_comment_length_is_bounded(
+        self, document: services.DocumentRecord, tutor: services.UserRecord
+    ) -> None:
+        """5,000 characters (the form's maxlength) are accepted; one more is a clear error.
+
+        The bound protects the document's owner: a viewer's comment is typeset in the
+        owner's export, and an endless one made it fail.
+        """
+        longest = await services.add_highlight(document.id, tutor.id, 0, 3, "t", comment="c" * 5000)
+        assert longest.comment == "c" * 5000
+        with pytest.raises(ValidationError, match="comment must be at most 5000 characters"):
+            await services.add_highlight(document.id, tutor.id, 0, 3, "t", comment="c" * 5001)
+        # Surrounding whitespace does not count; the refused one was not stored.
+        await services.add_highlight(document.id, tutor.id, 4, 9, "t", comment=f" {'d' * 5000} ")
+        assert len(await services.list_highlights(document.id)) == 2
+
     async def test_whole_text_is_a_valid_range(
         self, document: services.DocumentRecord, student: services.UserRecord
     ) -> None:

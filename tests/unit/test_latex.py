@@ -10,9 +10,14 @@ import re
 
 import pytest
 
+from glossator.export import latex as latex_module
 from glossator.export.compile import latex_log_excerpt
 from glossator.export.latex import (
+    MAX_SOURCE_LINE,
+    PARAGRAPH_HARD,
+    PARAGRAPH_SOFT,
     SUPPORTED_CHARACTERS,
+    WORD_CHUNK,
     ExportDocument,
     ExportHighlight,
     escape_text,
@@ -246,3 +251,105 @@ class TestLatexLogExcerpt:
     def test_excerpt_is_bounded(self) -> None:
         """A log full of errors yields at most a dozen lines."""
         assert len(latex_log_excerpt("! error\n" * 500).splitlines()) <= 12
+
+
+def _as_tex_reads_it(source: str) -> str:
+    """The character stream TeX makes of ``source``'s lines, with spaces collapsed.
+
+    A line's leading spaces are skipped; a ``%`` (not ``\\%``) ends it without a space;
+    otherwise its end is a space.
+    """
+    stream = []
+    for line in source.split("\n"):
+        stripped = line.lstrip(" ")
+        comment = re.search(r"(?<!\\)%", stripped)
+        stream.append(stripped[: comment.start()] if comment else stripped + " ")
+    return re.sub(" +", " ", "".join(stream))
+
+
+def _paragraph_lengths(body: str) -> list[int]:
+    """Letters and digits between paragraph ends (what the renderer counts, commands aside)."""
+    parts = re.split(r"\\par\b|\\glscontinue\b", body)
+    return [len(re.sub(r"\\[A-Za-z]+|[^A-Za-z0-9]", "", part)) for part in parts]
+
+
+class TestTexLimits:
+    """Whatever the text, the source stays within what TeX can read and hold."""
+
+    def test_long_highlighted_word_gets_break_points(self) -> None:
+        """A 5,000-character highlighted word is set in boxes of at most WORD_CHUNK."""
+        text = "a " + "x" * 5000 + " b"
+        body = _body(render_latex(ExportDocument("t", text, [ExportHighlight(1, 2, 5002, "t")])))
+        boxes = re.findall(r"\\glshl\{glstag0\}\{(x+)\}", body.replace("%\n", ""))
+        assert "".join(boxes) == "x" * 5000
+        assert max(len(box) for box in boxes) == WORD_CHUNK
+        assert body.count(r"\allowbreak{}") == 5000 // WORD_CHUNK - 1
+
+    def test_long_plain_word_gets_break_points_and_stays_whole(self) -> None:
+        """An unhighlighted 40,000-character word: break points, no space inserted."""
+        body = _body(render_latex(ExportDocument("t", "y" * 40000)))
+        assert "y" * (WORD_CHUNK + 1) not in body
+        # Break points, and paragraph ends every PARAGRAPH_HARD characters: nothing else.
+        read = re.sub(r"\\allowbreak\{\}|\\glscontinue ", "", _as_tex_reads_it(body))
+        assert "y" * 40000 in read
+
+    def test_breaks_between_colours_count_too(self) -> None:
+        """A word whose letters alternate highlights still breaks every WORD_CHUNK characters."""
+        highlights = [ExportHighlight(n, n, n + 1, "ab"[n % 2]) for n in range(300)]
+        body = _body(render_latex(ExportDocument("t", "z" * 300, highlights)))
+        assert body.count(r"\allowbreak{}") == 300 // WORD_CHUNK
+
+    @pytest.mark.parametrize(
+        "comment",
+        ["\\" * 14000, "lorem ipsum " * 17500, "w" * 210000],
+        ids=["backslashes", "words", "one-word"],
+    )
+    def test_huge_comment_keeps_source_lines_short(self, comment: str) -> None:
+        """Comments that overflowed TeX's 200,000-character line buffer now fit in short lines."""
+        latex = render_latex(
+            ExportDocument("t", "one two", [ExportHighlight(1, 0, 3, "t", comment)])
+        )
+        assert max(len(line) for line in latex.splitlines()) <= MAX_SOURCE_LINE
+        assert _braces_balanced(_body(latex))
+
+    def test_line_breaks_change_nothing_tex_reads(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Ending lines early neither joins words nor splits one: TeX reads the same text."""
+        text = " ".join(f"w{n}" for n in range(3000)) + " " + "\\" * 3000 + " end"
+        document = ExportDocument("t", text, [ExportHighlight(1, 5, 400, "t", "c " * 900)])
+        short_lines = render_latex(document)
+        monkeypatch.setattr(latex_module, "MAX_SOURCE_LINE", 10**9)
+        one_line = render_latex(document)
+        assert max(len(line) for line in short_lines.splitlines()) <= MAX_SOURCE_LINE
+        assert max(len(line) for line in one_line.splitlines()) > MAX_SOURCE_LINE
+        assert _as_tex_reads_it(short_lines) == _as_tex_reads_it(one_line)
+
+    def test_long_paragraphs_are_cut(self) -> None:
+        """Text without blank lines is cut into TeX paragraphs, preferably at line breaks."""
+        lines = "\n".join("lorem ipsum dolor sit amet " * 4 for _ in range(2000))
+        body = _body(render_latex(ExportDocument("t", lines)))
+        lengths = _paragraph_lengths(body)
+        # Cut at line breaks (soft), so each piece is at most a line over PARAGRAPH_SOFT.
+        assert len(lengths) >= 40
+        assert max(lengths) < PARAGRAPH_SOFT + 100
+
+    def test_paragraph_without_line_breaks_is_cut_at_spaces_or_in_words(self) -> None:
+        """No newline at all, or one endless word: the cut comes after PARAGRAPH_HARD."""
+        for text in ("lorem ipsum " * 5000, "q" * 60000):
+            body = _body(render_latex(ExportDocument("t", text)))
+            assert max(_paragraph_lengths(body)) < PARAGRAPH_HARD + 2 * WORD_CHUNK
+
+    def test_footnotes_count_toward_their_paragraph(self) -> None:
+        """Long comments in one paragraph make it end sooner: TeX holds them with it."""
+        text = " ".join(f"w{n}" for n in range(400))
+        highlights = [ExportHighlight(n, 5 * n, 5 * n + 2, "t", "c" * 4000) for n in range(10)]
+        body = _body(render_latex(ExportDocument("t", text, highlights)))
+        assert r"\glscontinue" in body
+        assert r"\glscontinue" not in _body(render_latex(ExportDocument("t", text)))
+
+    def test_comment_of_the_maximal_length_is_not_cut(self) -> None:
+        """A 5,000-character comment without newlines stays one paragraph (spaces cut late)."""
+        comment = ("lorem ipsum " * 420)[:5000]
+        body = _body(
+            render_latex(ExportDocument("t", "a b", [ExportHighlight(1, 0, 1, "t", comment)]))
+        )
+        assert r"\glscontinue" not in body

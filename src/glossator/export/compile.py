@@ -9,29 +9,44 @@
 * ``-interaction=nonstopmode -halt-on-error``: an error ends the run instead of waiting
   for a user at the terminal;
 * a timeout after which the whole process group (latexmk and the pdflatex it started)
-  is killed; cancelling the coroutine kills it too.
+  is killed and reaped; cancelling the coroutine does the same.
 
 A failed compilation raises :class:`LatexError` with the relevant lines of the LaTeX log.
+
+A worker killed with SIGKILL can clean up nothing: its latexmk runs on, orphaned, and its
+folder stays. Each folder therefore names its owner (``owner.json``: the worker's pid and
+the kernel's start time of that process, so a reused pid is not mistaken for it), and every
+process of a compilation carries the folder's path in its environment
+(:data:`WORKDIR_MARKER`). :func:`sweep_leftovers`, which ``glossator worker`` runs when it
+starts, kills the processes and removes the folders of owners that are gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import json
 import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Final
 
 __all__ = [
+    "WORKDIR_MARKER",
+    "WORKDIR_PREFIX",
     "LatexError",
     "LatexNotInstalled",
     "LatexTimeout",
+    "become_subreaper",
     "compile_latex",
     "latex_log_excerpt",
+    "sweep_leftovers",
 ]
 
 #: Most log lines quoted in an error, and most characters.
@@ -40,6 +55,17 @@ _EXCERPT_CHARS: Final = 2000
 # "! LaTeX Error: ..." (TeX's own style) or "./doc.tex:12: Undefined ..." (-file-line-error).
 _ERROR_LINE: Final = re.compile(r"^(!|\S+:\d+: )")
 _JOB_NAME: Final = "export"
+#: Name prefix of the private folders compilations run in (in the temporary folder).
+WORKDIR_PREFIX: Final = "glossator-export-"
+#: Environment variable every process of a compilation has: the path of its folder.
+WORKDIR_MARKER: Final = "GLOSSATOR_EXPORT_WORKDIR"
+_OWNER_FILE: Final = "owner.json"
+#: A folder without an owner file is a leftover only when older than this (seconds): a
+#: live worker writes the file right after creating the folder.
+_UNOWNED_AGE: Final = 600.0
+#: Seconds to wait for the killed processes of a group to exit and be reaped.
+_REAP_TIMEOUT: Final = 5.0
+_PR_SET_CHILD_SUBREAPER: Final = 36
 
 
 class LatexError(Exception):
@@ -112,8 +138,9 @@ async def compile_latex(
             f"{latexmk!r} not found on PATH; install it "
             "(Debian: apt-get install latexmk texlive-latex-base texlive-latex-recommended lmodern)"
         )
-    workdir = Path(tempfile.mkdtemp(prefix="glossator-export-", dir=work_root))
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=work_root))
     try:
+        await asyncio.to_thread(_write_owner, workdir)
         tex_file = workdir / f"{_JOB_NAME}.tex"
         await asyncio.to_thread(tex_file.write_text, source, encoding="utf-8")
         output = await _run_latexmk(program, workdir, time_limit)
@@ -136,6 +163,7 @@ async def _run_latexmk(program: str, workdir: Path, time_limit: float) -> str:
         "openin_any": "p",
         "openout_any": "p",
         "shell_escape": "f",
+        WORKDIR_MARKER: str(workdir),
     }
     process = await asyncio.create_subprocess_exec(
         program,
@@ -177,10 +205,127 @@ async def _run_latexmk(program: str, workdir: Path, time_limit: float) -> str:
 
 
 async def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL latexmk's process group, then reap latexmk and what it started.
+
+    Killing the group races: when latexmk dies before pdflatex, pdflatex is orphaned and
+    its parent becomes the nearest subreaper, or PID 1, which in a container often reaps
+    nothing (the process stays ``<defunct>``). A worker is its own subreaper
+    (:func:`become_subreaper`), so here it reaps the whole group.
+    """
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         await process.wait()
+    deadline = time.monotonic() + _REAP_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-process.pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
+        except ChildProcessError:
+            return  # no child of ours left in the group
+        if pid == 0:
+            await asyncio.sleep(0.01)  # still dying
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants of this process its children (Linux), so it can reap them.
+
+    Returns:
+        Whether it worked (``False`` on other systems).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        status: int = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        return False
+    return status == 0
+
+
+def _process_start_time(pid: int) -> str | None:
+    """The kernel's start time of process ``pid`` (field 22 of /proc/PID/stat), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its end.
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _write_owner(workdir: Path) -> None:
+    owner = {"pid": os.getpid(), "start": _process_start_time(os.getpid())}
+    (workdir / _OWNER_FILE).write_text(json.dumps(owner), encoding="utf-8")
+
+
+def _owner_alive(workdir: Path) -> bool:
+    try:
+        owner = json.loads((workdir / _OWNER_FILE).read_text(encoding="utf-8"))
+        pid, start = int(owner["pid"]), owner["start"]
+    except FileNotFoundError:
+        # Not written yet (a live worker just made the folder), or a crash in between.
+        try:
+            return time.time() - workdir.stat().st_mtime < _UNOWNED_AGE
+        except FileNotFoundError:
+            return True  # removed meanwhile: nothing to do
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if start is None:  # no /proc when the folder was made: the pid is all there is
+        return _pid_exists(pid)
+    return _process_start_time(pid) == str(start)
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _marked_processes(workdir: Path) -> list[int]:
+    """Processes whose environment names ``workdir`` (a compilation running in it)."""
+    marker = f"{WORKDIR_MARKER}={workdir}".encode()
+    found: list[int] = []
+    if not Path("/proc").is_dir():
+        return found
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone, a zombie, or not ours
+        if marker in environment.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def sweep_leftovers(work_root: Path | None = None) -> list[Path]:
+    """Remove the compilation folders of dead workers, killing what still runs in them.
+
+    A folder whose owner (``owner.json``) is alive is left alone, so workers sharing a
+    temporary folder never touch each other's compilations.
+
+    Args:
+        work_root: Where the folders are (default: the system's temporary folder).
+
+    Returns:
+        The folders removed.
+    """
+    root = Path(work_root or tempfile.gettempdir())
+    removed = []
+    for workdir in sorted(root.glob(f"{WORKDIR_PREFIX}*")):
+        if not workdir.is_dir() or _owner_alive(workdir):
+            continue
+        for pid in _marked_processes(workdir):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(workdir, ignore_errors=True)
+        removed.append(workdir)
+    return removed
 
 
 async def _read_log(workdir: Path) -> str:

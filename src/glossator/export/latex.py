@@ -120,6 +120,24 @@ _ESCAPES: Final = {
 # Whitespace that separates words; other Unicode spaces are escaped like any character.
 _WHITESPACE_RUN: Final = re.compile(r"[ \t\n\r\f\v]+")
 
+#: Most characters set without a place where the line may break. A box of some 2,850
+#: characters is wider than TeX's largest dimension, a line of 34,000 unbreakable ones
+#: overflows its arithmetic; 40 characters rarely reach across a line.
+WORD_CHUNK: Final = 40
+#: Source lines end once longer than this (TeX's line buffer holds 200,000 characters).
+MAX_SOURCE_LINE: Final = 1000
+#: Characters after which a text's next line break also ends the TeX paragraph.
+PARAGRAPH_SOFT: Final = 2000
+#: Characters after which the next break point of any kind ends the TeX paragraph. TeX
+#: holds a paragraph (footnotes included) in main memory until it ends: 2.1 million
+#: characters without a blank line exhaust it.
+PARAGRAPH_HARD: Final = 10000
+_PARAGRAPH: Final = "\\par\n"
+_NEWLINE: Final = "\n"  # a single newline of the text (rendered as single_newline)
+# Ends a TeX paragraph without a visible trace: no indent, and the parskip cancelled.
+_CONTINUE: Final = "\\glscontinue\n"
+_WORD_BREAK: Final = r"\allowbreak{}"
+
 _PREAMBLE: Final = r"""\documentclass[11pt,a4paper]{article}
 \usepackage[T1]{fontenc}
 \usepackage{textcomp}
@@ -140,6 +158,7 @@ _PREAMBLE: Final = r"""\documentclass[11pt,a4paper]{article}
 \setlength{\parskip}{0.6\baselineskip}
 \newcommand{\glshl}[2]{\colorbox{#1}{\strut #2}}
 \newcommand{\glsmissing}[1]{{\scriptsize[U+#1]}}
+\newcommand{\glscontinue}{\par\vspace{-\parskip}}
 """
 
 
@@ -206,23 +225,56 @@ def _escape_char(char: str) -> str:
     return rf"\glsmissing{{{ord(char):04X}}}"
 
 
-def _paragraph_text(text: str) -> str:
-    """Escape a comment or title, keeping blank lines as paragraph breaks."""
-    paragraphs = [part.strip() for part in re.split(r"\n[ \t\r\f\v]*\n", text)]
-    return r"\par ".join(escape_text(part) for part in paragraphs if part)
-
-
 def _tag_colours(highlights: Iterable[ExportHighlight]) -> dict[str, str]:
     tags = sorted({highlight.tag for highlight in highlights})
     return {tag: f"glstag{index}" for index, tag in enumerate(tags)}
 
 
-def _whitespace_renderings(text: str) -> list[str | None]:
-    """For each character: ``None`` if it is not whitespace, else what to emit for it.
+class _Source:
+    """LaTeX source under construction whose lines stay short, whatever the input.
 
-    A run of whitespace renders once, at its first character: a paragraph break for a
-    blank line, a line break for one newline, a space otherwise. Leading and trailing
-    whitespace of the text renders as nothing.
+    TeX reads its input a line at a time into a buffer of 200,000 characters; a
+    comment of 14,000 backslashes (16 characters of source each) on one line overflows
+    it. :meth:`add` ends a line once it is longer than :data:`MAX_SOURCE_LINE`: with
+    ``%`` (the end of line then produces nothing, so a word stays whole), or, before a
+    piece that starts with a space, with a plain end of line (which is that space: TeX
+    skips spaces at the start of a line).
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._line_length = 0
+
+    def add(self, piece: str) -> None:
+        """Append ``piece``, a whole unit of LaTeX (never half a command or argument)."""
+        if not piece:
+            return
+        # ">=": the "%" that ends the line counts too.
+        if self._line_length > 0 and self._line_length + len(piece) >= MAX_SOURCE_LINE:
+            if piece.startswith(" "):
+                self._parts.append("\n")
+                piece = piece[1:]
+            else:
+                self._parts.append("%\n")
+            self._line_length = 0
+        self._parts.append(piece)
+        newline = piece.rfind("\n")
+        if newline >= 0:
+            self._line_length = len(piece) - newline - 1
+        else:
+            self._line_length += len(piece)
+
+    def text(self) -> str:
+        """The source so far."""
+        return "".join(self._parts)
+
+
+def _whitespace_renderings(text: str) -> list[str | None]:
+    """For each character: ``None`` if it is not whitespace, else what kind of break it is.
+
+    A run of whitespace counts once, at its first character: :data:`_PARAGRAPH` for a
+    blank line, :data:`_NEWLINE` for one newline, ``" "`` otherwise; the run's other
+    characters, and leading and trailing whitespace of the text, are ``""`` (nothing).
     """
     rendering: list[str | None] = [None] * len(text)
     for match in _WHITESPACE_RUN.finditer(text):
@@ -230,9 +282,9 @@ def _whitespace_renderings(text: str) -> list[str | None]:
         if match.start() == 0 or match.end() == len(text):
             first = ""
         elif newlines >= 2:
-            first = "\\par\n"
+            first = _PARAGRAPH
         elif newlines == 1:
-            first = "\\newline\n"
+            first = _NEWLINE
         else:
             first = " "
         rendering[match.start()] = first
@@ -241,17 +293,100 @@ def _whitespace_renderings(text: str) -> list[str | None]:
     return rendering
 
 
-def _footnote(highlight: ExportHighlight) -> str:
+def _add_text(
+    source: _Source,
+    text: str,
+    *,
+    colour_at: Sequence[str | None] | None = None,
+    footnotes_after: dict[int, list[ExportHighlight]] | None = None,
+    single_newline: str = " ",
+) -> None:
+    """Add user text: escaped, in coloured boxes where highlighted, footnotes after passages.
+
+    Whatever the text, TeX's limits hold (docs/export.md, "Limits"): a word gets a break
+    point every :data:`WORD_CHUNK` characters (a box wider than about 5.7 m is
+    ``Dimension too large``, a line of unbreakable material ``number too big``), and a
+    paragraph is cut into TeX paragraphs (that look like one) after
+    :data:`PARAGRAPH_SOFT` characters at a line break, after :data:`PARAGRAPH_HARD` at
+    any break point: TeX keeps a whole paragraph in memory.
+
+    Args:
+        source: Where the LaTeX goes.
+        text: The user's text.
+        colour_at: Colour name per character (``None``: not highlighted); none at all
+            when omitted.
+        footnotes_after: Highlights whose comment goes after the character before the key.
+        single_newline: What one newline becomes (blank lines are paragraph breaks).
+    """
+    paragraph = 0  # characters (with footnotes) in the current TeX paragraph
+    unbroken = 0  # characters since the last place a line may break
+    word: list[str] = []
+    word_colour: str | None = None
+
+    def flush_word() -> None:
+        if word:
+            chunk = "".join(word)
+            source.add(rf"\glshl{{{word_colour}}}{{{chunk}}}" if word_colour else chunk)
+            word.clear()
+
+    whitespace = _whitespace_renderings(text)
+    for index, char in enumerate(text):
+        space = whitespace[index]
+        if space is not None:
+            flush_word()
+            if space == _PARAGRAPH:
+                paragraph = 0
+            elif space and paragraph >= (PARAGRAPH_SOFT if space == _NEWLINE else PARAGRAPH_HARD):
+                space, paragraph = _CONTINUE, 0
+            elif space == _NEWLINE:
+                space = single_newline
+            source.add(space)
+            unbroken = 0
+        else:
+            colour = colour_at[index] if colour_at is not None else None
+            if unbroken >= WORD_CHUNK:
+                flush_word()
+                if paragraph >= PARAGRAPH_HARD:
+                    source.add(_CONTINUE)
+                    paragraph = 0
+                else:
+                    source.add(_WORD_BREAK)
+                unbroken = 0
+            if colour != word_colour:
+                flush_word()
+                word_colour = colour
+            word.append(_escape_char(char))
+            unbroken += 1
+            paragraph += 1
+        if footnotes_after is not None and index + 1 in footnotes_after:
+            flush_word()
+            for highlight in footnotes_after[index + 1]:
+                _add_footnote(source, highlight)
+                # Its text sits in this paragraph's memory until the paragraph ends.
+                paragraph += len(highlight.comment or "")
+    flush_word()
+
+
+def _add_footnote(source: _Source, highlight: ExportHighlight) -> None:
     assert highlight.comment is not None
-    author = f" ({escape_text(highlight.author_name)})" if highlight.author_name else ""
-    return (
-        rf"\footnote{{\raggedright\textbf{{{escape_text(highlight.tag)}}}{author}: "
-        rf"{_paragraph_text(highlight.comment)}}}"
-    )
+    source.add(r"\footnote{\raggedright\textbf{")
+    _add_text(source, " ".join(highlight.tag.split()))
+    source.add("}")
+    if highlight.author_name:
+        source.add(" (")
+        _add_text(source, " ".join(highlight.author_name.split()))
+        source.add(")")
+    source.add(": ")
+    _add_text(source, highlight.comment)
+    source.add("}")
 
 
 def render_latex(document: ExportDocument) -> str:
     """Render a document's text with its highlights and comments as a LaTeX document.
+
+    Any text compiles: long words, long comments and long paragraphs are cut so that
+    TeX's limits hold (see :func:`_add_text`). Whether the whole document is small enough
+    to compile in time is :func:`glossator.export.limits.check_export_size`'s question.
 
     Args:
         document: The title, plain text and highlights; highlight ranges reaching outside
@@ -272,19 +407,27 @@ def render_latex(document: ExportDocument) -> str:
     colour_definitions += [
         rf"\colorlet{{{name}}}{{{_mix(colours)}}}" for colours, name in span_colours.items()
     ]
-    title = _paragraph_text(document.title) or "Untitled"
-    return "".join(
-        [
-            _PREAMBLE,
-            *(f"{line}\n" for line in colour_definitions),
-            "\\begin{document}\n\\raggedright\n",
-            rf"{{\Large\bfseries {title}\par}}",
-            "\n",
-            _legend(tag_colour),
-            _body(text, colour_at, _footnotes_by_position(text, highlights)),
-            "\n\\end{document}\n",
-        ]
+    source = _Source()
+    source.add(_PREAMBLE)
+    for line in colour_definitions:
+        source.add(f"{line}\n")
+    source.add("\\begin{document}\n\\raggedright\n")
+    source.add(r"{\Large\bfseries ")
+    if document.title.strip():
+        _add_text(source, document.title.strip())
+    else:
+        source.add("Untitled")
+    source.add("\\par}\n")
+    _add_legend(source, tag_colour)
+    _add_text(
+        source,
+        text,
+        colour_at=colour_at,
+        footnotes_after=_footnotes_by_position(text, highlights),
+        single_newline="\\newline\n",
     )
+    source.add("\n\\end{document}\n")
+    return source.text()
 
 
 def _clipped(highlights: Iterable[ExportHighlight], text_length: int) -> list[ExportHighlight]:
@@ -331,40 +474,6 @@ def _footnotes_by_position(
     return footnotes
 
 
-def _body(
-    text: str,
-    colour_at: Sequence[str | None],
-    footnotes_after: dict[int, list[ExportHighlight]],
-) -> str:
-    """The text as LaTeX: words in coloured boxes where highlighted, footnotes after them."""
-    body: list[str] = []
-    word: list[str] = []
-    word_colour: str | None = None
-
-    def flush_word() -> None:
-        if word:
-            chunk = "".join(word)
-            body.append(rf"\glshl{{{word_colour}}}{{{chunk}}}" if word_colour else chunk)
-            word.clear()
-
-    whitespace = _whitespace_renderings(text)
-    for index, char in enumerate(text):
-        rendered_space = whitespace[index]
-        if rendered_space is not None:
-            flush_word()
-            body.append(rendered_space)
-        else:
-            if colour_at[index] != word_colour:
-                flush_word()
-                word_colour = colour_at[index]
-            word.append(_escape_char(char))
-        if index + 1 in footnotes_after:
-            flush_word()
-            body.extend(_footnote(highlight) for highlight in footnotes_after[index + 1])
-    flush_word()
-    return "".join(body)
-
-
 def _mix(colours: Sequence[str]) -> str:
     """An xcolor expression mixing ``colours`` in equal parts."""
     expression = colours[0]
@@ -373,10 +482,12 @@ def _mix(colours: Sequence[str]) -> str:
     return expression
 
 
-def _legend(tag_colour: dict[str, str]) -> str:
+def _add_legend(source: _Source, tag_colour: dict[str, str]) -> None:
     if not tag_colour:
-        return ""
-    entries = ", ".join(
-        rf"\glshl{{{colour}}}{{{escape_text(tag)}}}" for tag, colour in tag_colour.items()
-    )
-    return f"{{\\small Tags: {entries}\\par}}\n"
+        return
+    source.add(r"{\small Tags: ")
+    for index, (tag, colour) in enumerate(tag_colour.items()):
+        if index:
+            source.add(", ")
+        _add_text(source, tag, colour_at=[colour] * len(tag))
+    source.add("\\par}\n")

@@ -18,6 +18,7 @@ from glossator.db.models import Document, Highlight, User
 from glossator.errors import ConfigurationError, NotFound
 from glossator.export.compile import compile_latex
 from glossator.export.latex import ExportDocument, ExportHighlight, render_latex
+from glossator.export.limits import check_document
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,10 +75,13 @@ async def export_document(
 
     Raises:
         NotFound: The document does not exist.
+        ExportTooLarge: The document is too large to typeset in time (checked before
+            rendering; a message for the user).
         LatexError: The LaTeX did not compile (with the log's relevant lines).
     """
     async with db.session() as db_session:
         document = await load_export_document(db_session, document_id)
+    check_document(document)
     return await compile_latex(renderer(document), time_limit=compile_time_limit)
 
 

@@ -124,9 +124,10 @@ _CLAIM: Final = text(
         started_at = now(),
         finished_at = NULL,
         -- Taking over an expired lease: say what happened to the previous attempt.
+        -- Users read last_error: no worker names (the workers' logs have them).
         last_error = CASE WHEN status = 'running'
-            THEN 'attempt ' || attempts || ' lost: lease expired (worker '
-                 || coalesce(worker_id, '?') || ' stopped renewing it)'
+            THEN 'Attempt ' || attempts || ' was interrupted (the export worker stopped); '
+                 || 'trying again.'
             ELSE last_error END,
         updated_at = now()
     WHERE id = (
@@ -192,10 +193,9 @@ async def fail_expired(db_session: AsyncSession, *, queue: str) -> list[int]:
             """
             UPDATE export_jobs
             SET status = 'failed', lease_until = NULL, finished_at = now(), updated_at = now(),
-                last_error = 'attempt ' || attempts || ' of ' || max_attempts
-                             || ' lost: lease expired (worker ' || coalesce(worker_id, '?')
-                             || ' stopped renewing it)'
-                             || coalesce(E'\\nbefore that: ' || last_error, '')
+                last_error = 'Attempt ' || attempts || ' of ' || max_attempts
+                             || ' was interrupted (the export worker stopped); no attempts '
+                             || 'are left. Please request the export again.'
             WHERE queue = :queue AND status = 'running' AND lease_until < now()
               AND attempts >= max_attempts
             RETURNING id
@@ -249,15 +249,23 @@ async def complete(db_session: AsyncSession, job: ClaimedJob, pdf: bytes) -> boo
 
 
 async def fail_attempt(
-    db_session: AsyncSession, job: ClaimedJob, error: str, *, retry_delay_seconds: float
+    db_session: AsyncSession,
+    job: ClaimedJob,
+    error: str,
+    *,
+    retry_delay_seconds: float,
+    give_up: bool = False,
 ) -> ExportJobStatus | None:
     """Record a failed attempt: back to the queue after a delay, or failed if it was the last.
 
     Args:
         db_session: A session; the caller commits.
         job: The claimed job.
-        error: What went wrong (kept in ``last_error``).
+        error: What went wrong, for the user (kept in ``last_error``, which every viewer
+            of the job sees: no host names, paths or logs).
         retry_delay_seconds: How long the job waits before it may be claimed again.
+        give_up: Fail the job for good even if attempts are left (retrying cannot help,
+            e.g. the document is too large).
 
     Returns:
         The job's new status (queued or failed), or ``None`` when the job is no longer
@@ -266,14 +274,20 @@ async def fail_attempt(
     result = await db_session.execute(
         text(
             "UPDATE export_jobs SET"
-            " status = CAST(CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END"
-            "   AS export_job_status),"
-            " finished_at = CASE WHEN attempts >= max_attempts THEN now() END,"
+            " status = CAST(CASE WHEN attempts >= max_attempts OR :give_up"
+            "   THEN 'failed' ELSE 'queued' END AS export_job_status),"
+            " finished_at = CASE WHEN attempts >= max_attempts OR :give_up THEN now() END,"
             " run_after = now() + make_interval(secs => :delay),"
             " lease_until = NULL, last_error = :error, updated_at = now()"
             f" WHERE {_STILL_OURS} RETURNING status"
         ),
-        {"id": job.id, "attempt": job.attempt, "error": error, "delay": retry_delay_seconds},
+        {
+            "id": job.id,
+            "attempt": job.attempt,
+            "error": error,
+            "delay": retry_delay_seconds,
+            "give_up": give_up,
+        },
     )
     status = result.scalar_one_or_none()
     return None if status is None else ExportJobStatus(status)

@@ -15,7 +15,10 @@
   jobs finish for ``grace_period`` seconds, then cancels the rest and gives them back
   to the queue without counting the attempt;
 * logs every job's outcome and duration as a JSON line (``job.done``, ``job.retry``,
-  ``job.failed``, ``job.abandoned``, ``job.released``).
+  ``job.failed``, ``job.abandoned``, ``job.released``); the details of a failure
+  (exception, LaTeX log lines) are in this log only, the job row keeps a message for users;
+* when it starts, makes itself its compilations' subreaper and removes what workers
+  killed with SIGKILL left behind (:func:`~glossator.export.compile.sweep_leftovers`).
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from glossator import db
 from glossator.db.models import ExportJobStatus
 from glossator.export import queue as job_queue
 from glossator.export._logging import log_event
-from glossator.export.compile import LatexError
+from glossator.export.compile import LatexError, become_subreaper, sweep_leftovers
 from glossator.export.latex import render_latex
+from glossator.export.limits import ExportTooLarge, user_message
 from glossator.export.pipeline import Renderer, export_document
 
 __all__ = ["ExportWorker", "WorkerConfig", "asyncpg_dsn"]
@@ -127,10 +131,19 @@ class ExportWorker:
     async def run(self) -> None:
         """Work until :meth:`request_stop`, then shut down gracefully."""
         config = self.config
+        # Orphaned pdflatex processes (latexmk killed first) become this worker's to reap.
+        subreaper = become_subreaper()
+        # What workers killed with SIGKILL left: their latexmk still running, their folders.
+        swept = await asyncio.to_thread(sweep_leftovers)
+        if swept:
+            log_event(
+                logger, "worker.swept", folders=[str(path) for path in swept], count=len(swept)
+            )
         await self._connect_listener()
         log_event(
             logger,
             "worker.ready",
+            subreaper=subreaper,
             worker_id=config.worker_id,
             queue=config.queue,
             concurrency=config.concurrency,
@@ -285,23 +298,37 @@ class ExportWorker:
 
     async def _record_failure(self, running: _Running, error: Exception) -> None:
         job = running.job
-        message = (
+        # The details (LaTeX log lines, exception) stay in this worker's log; the job row,
+        # which every viewer of the export sees, gets a message for users only.
+        details = (
             str(error) if isinstance(error, LatexError) else f"{type(error).__name__}: {error}"
         )
+        message = user_message(error)
         delay = self.config.retry_delay * 2 ** (job.attempt - 1)
         async with db.session() as db_session:
             status = await job_queue.fail_attempt(
-                db_session, job, message, retry_delay_seconds=delay
+                db_session,
+                job,
+                message,
+                retry_delay_seconds=delay,
+                give_up=isinstance(error, ExportTooLarge),
             )
             await db_session.commit()
         running.settled = True
         if status is None:
             self._log_outcome("job.abandoned", running, reason="cancelled or lease lost")
         elif status is ExportJobStatus.FAILED:
-            self._log_outcome("job.failed", running, level=logging.ERROR, error=message)
+            self._log_outcome(
+                "job.failed", running, level=logging.ERROR, error=details, message=message
+            )
         else:
             self._log_outcome(
-                "job.retry", running, level=logging.WARNING, error=message, retry_in_s=delay
+                "job.retry",
+                running,
+                level=logging.WARNING,
+                error=details,
+                message=message,
+                retry_in_s=delay,
             )
 
     def _log_outcome(self, event: str, running: _Running, **fields: Any) -> None:

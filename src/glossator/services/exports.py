@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from glossator import db
-from glossator.db.models import Document, ExportJob, ExportJobStatus, User
+from glossator.db.models import Document, ExportJob, ExportJobStatus, Highlight, User
 from glossator.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from glossator.export import queue as job_queue
+from glossator.export.limits import ExportTooLarge, check_export_size, highlighted_characters
 from glossator.services._access import can_access_workspace
 from glossator.services._common import get_or_raise
 
@@ -42,10 +43,11 @@ class ExportRecord:
         status: queued, running, done, failed or cancelled.
         attempts: Attempts started so far (a shutdown gives its attempt back).
         max_attempts: Attempts allowed before it fails for good.
-        last_error: Why the last attempt failed (LaTeX log lines, a lost lease), if it did.
+        last_error: Why the last attempt failed, if it did, in words for users: every
+            viewer of the document sees it, so it names no worker, host, path or LaTeX
+            log line (those are in the worker's log).
         result_sha256: SHA-256 (hex) of the PDF, once done.
         result_size: Size of the PDF in bytes, once done.
-        worker_id: The worker that claimed it last.
         created_at: When it was requested.
         started_at: When the last attempt started.
         finished_at: When it reached its final status.
@@ -61,7 +63,6 @@ class ExportRecord:
     last_error: str | None
     result_sha256: str | None
     result_size: int | None
-    worker_id: str | None
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
@@ -92,7 +93,9 @@ async def request_export(
     Raises:
         NotFound: The document or the user does not exist.
         PermissionDenied: The user may not see the document.
-        ValidationError: ``max_attempts`` is below 1 or ``queue`` is empty or too long.
+        ValidationError: ``max_attempts`` is below 1 or ``queue`` is empty or too long,
+            or the document is too large to export (the message says why and what to do;
+            see :mod:`glossator.export.limits`).
     """
     if max_attempts < 1:
         raise ValidationError(f"max_attempts must be at least 1, got {max_attempts}")
@@ -109,11 +112,39 @@ async def request_export(
             raise PermissionDenied(
                 f"user {user_id} may not export documents of workspace {workspace_id}"
             )
+        await _check_size(db_session, document_id)
         job_id = await job_queue.enqueue(
             db_session, document_id, user_id, queue=queue, max_attempts=max_attempts
         )
         await db_session.commit()
     return job_id
+
+
+async def _check_size(db_session: AsyncSession, document_id: int) -> None:
+    """Refuse a document too large to export, before a worker tries (4xx, not a failed job)."""
+    text_length = await db_session.scalar(
+        select(func.char_length(Document.plain_text)).where(Document.id == document_id)
+    )
+    rows = (
+        await db_session.execute(
+            select(
+                Highlight.start_offset,
+                Highlight.end_offset,
+                func.coalesce(func.length(Highlight.comment), 0),
+            ).where(Highlight.document_id == document_id)
+        )
+    ).all()
+    try:
+        check_export_size(
+            text_length=text_length or 0,
+            comment_characters=sum(row[2] for row in rows),
+            highlighted=highlighted_characters(
+                ((row[0], row[1]) for row in rows), text_length or 0
+            ),
+            highlight_count=len(rows),
+        )
+    except ExportTooLarge as error:
+        raise ValidationError(str(error)) from None
 
 
 async def get_export(job_id: int, *, user_id: int | None = None) -> ExportRecord:
@@ -183,7 +214,6 @@ async def _record(db_session: AsyncSession, job_id: int, user_id: int | None) ->
                 ExportJob.last_error,
                 ExportJob.result_sha256,
                 func.octet_length(ExportJob.result).label("result_size"),
-                ExportJob.worker_id,
                 ExportJob.created_at,
                 ExportJob.started_at,
                 ExportJob.finished_at,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import func, select
 
 from glossator import db
 from glossator.db.models import Document, Highlight, User
-from glossator.errors import NotFound, PermissionDenied
+from glossator.errors import NotFound, PermissionDenied, ValidationError
 from glossator.ranges import validate_range
 from glossator.services._access import can_access_workspace
 from glossator.services._common import clean_text, get_or_raise
@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     import datetime as dt
 
 __all__ = ["HighlightRecord", "add_highlight", "delete_highlight", "list_highlights"]
+
+#: Most characters a highlight's comment may have, after stripping; the comment form's
+#: ``maxlength`` says the same. A bound keeps one viewer's comment from making an owner's
+#: document too large to export (docs/export.md, "Limits").
+MAX_COMMENT_LENGTH: Final = 5000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,16 +73,21 @@ async def add_highlight(
         start: First character, counted in code points from 0.
         end: One past the last character.
         tag: A short label, e.g. ``"claim"``.
-        comment: Optional note; blank means none.
+        comment: Optional note; blank means none; at most :data:`MAX_COMMENT_LENGTH`
+            characters.
 
     Raises:
         NotFound: The document or the author does not exist.
         InvalidRange: The range is empty, negative, reversed or past the end of the text.
-        ValidationError: The tag is empty or too long.
+        ValidationError: The tag is empty or too long, or the comment is too long.
         PermissionDenied: The author may not see the document's workspace.
     """
     clean_tag = clean_text(tag, "tag", max_length=100)
     clean_comment = (comment.strip() or None) if comment is not None else None
+    if clean_comment is not None and len(clean_comment) > MAX_COMMENT_LENGTH:
+        raise ValidationError(
+            f"comment must be at most {MAX_COMMENT_LENGTH} characters, got {len(clean_comment)}"
+        )
     async with db.session() as db_session:
         # Only the text's length is needed; the text itself may be large.
         found = (

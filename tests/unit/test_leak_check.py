@@ -1,0 +1,83 @@
+"""The run's end check (tests/conftest.py): leftover processes and folders fail the run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests._leaks import leftover_folders
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+_CONFTEST = 'pytest_plugins = ["tests.conftest"]\n'
+
+_LEAKING_TEST = """
+import subprocess, sys
+
+def test_starts_a_worker_and_forgets_it(tmp_path, request):
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "glossator", "worker"]
+    )
+    (request.config.rootpath / "leaked.pid").write_text(str(worker.pid))
+    (tmp_path / "glossator-export-left").mkdir()
+"""
+
+_CLEAN_TEST = """
+import subprocess, sys
+
+def test_starts_and_stops(tmp_path):
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "glossator", "worker"]
+    )
+    worker.kill()
+    worker.wait()
+    (tmp_path / "other-folder").mkdir()
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie has exited: it does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.fixture
+def inner_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester folder whose runs load the suite's end check."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO_ROOT), *sys.path]))
+    pytester.makeconftest(_CONFTEST)
+    return pytester
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="the check reads /proc (Linux)")
+class TestSessionEndCheck:
+    def test_leftover_worker_and_folder_fail_the_run(self, inner_run: pytest.Pytester) -> None:
+        """A passing test that leaves a worker and a glossator-* folder fails the run."""
+        inner_run.makepyfile(_LEAKING_TEST)
+        result = inner_run.runpytest_subprocess("-p", "no:randomly", "--basetemp", "bt")
+        result.assert_outcomes(passed=1)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        pid = int((inner_run.path / "leaked.pid").read_text())
+        result.stdout.fnmatch_lines(
+            [
+                "*the run left these behind*",
+                f"*process pid {pid}: *glossator worker*",
+                "*folder *glossator-export-left",
+            ]
+        )
+        assert not _running(pid)  # killed by the check
+        assert leftover_folders(inner_run.path / "bt") == []  # and removed
+
+    def test_clean_run_passes(self, inner_run: pytest.Pytester) -> None:
+        """A run that stops what it started and leaves other folders passes."""
+        inner_run.makepyfile(_CLEAN_TEST)
+        result = inner_run.runpytest_subprocess("-p", "no:randomly", "--basetemp", "bt")
+        result.assert_outcomes(passed=1)
+        assert result.ret == pytest.ExitCode.OK
+        assert "left these behind" not in result.stdout.str()
