@@ -30,11 +30,13 @@ nox.options.sessions = [
     "e2e",
     "build",
     "compat",
+    "examples",
 ]
 
 PGSANDBOX = Path("packages/pgsandbox")
 SOURCES = (
     "src",
+    "examples",
     "tests",
     str(PGSANDBOX / "src"),
     str(PGSANDBOX / "tests"),
@@ -701,3 +703,77 @@ def _smoke(session: nox.Session, wheel: str) -> None:
             *session.posargs,
             external=True,
         )
+
+
+#: The adopter examples: folder under examples/, and the pgsandbox extras it installs
+#: (each pins the rest itself, in its requirements.txt).
+EXAMPLES = {"sync-sqlalchemy": "alembic"}
+
+
+@nox.session(python=False)
+def examples(session: nox.Session) -> None:
+    """Each adopter example in its own venv, at -n 0 and -n 2 with --pgsandbox-verify."""
+    wanted = session.posargs or list(EXAMPLES)
+    env = {"UV_PYTHON_DOWNLOADS": "never"}
+    rows = []
+    for name in wanted:
+        if name not in EXAMPLES:
+            session.error(f"unknown example {name!r}; known: {', '.join(EXAMPLES)}")
+        folder = Path("examples", name).resolve()
+        venv = Path(".nox", "examples", name).resolve()
+        python = str(venv / "bin" / "python")
+        if not Path(python).exists():
+            session.run(
+                "uv",
+                "venv",
+                "--quiet",
+                "--python",
+                _interpreter(session, "3.11"),
+                str(venv),
+                env=env,
+            )
+        session.run(
+            "uv",
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            "--reinstall-package",
+            "pgsandbox",
+            f"{PGSANDBOX.resolve()}[{EXAMPLES[name]}]",
+            "-r",
+            str(folder / "requirements.txt"),
+            env=env,
+        )
+        for workers in ("0", "2"):
+            junit = Path(".reports", f"example-{name}-n{workers}.xml").resolve()
+            junit.parent.mkdir(exist_ok=True)
+            junit.unlink(missing_ok=True)
+            started = time.perf_counter()
+            with session.chdir(folder):
+                session.run(
+                    python,
+                    "-m",
+                    "pytest",
+                    "-n",
+                    workers,
+                    "--pgsandbox-verify",
+                    "-p",
+                    "no:cacheprovider",
+                    f"--junitxml={junit}",
+                    external=True,
+                )
+            rows.append((name, workers, _junit_counts(junit), time.perf_counter() - started))
+    for name, workers, counts, seconds in rows:
+        session.log(
+            f"examples: {name} -n {workers}: {counts['passed']} passed, {counts['failed']} "
+            f"failed, {counts['skipped']} skipped in {seconds:.1f}s"
+        )
+    bad = [
+        f"{name} -n {workers}"
+        for name, workers, counts, _ in rows
+        if counts["failed"] or not counts["passed"]
+    ]
+    if bad:
+        session.error(f"examples failed: {', '.join(bad)}")

@@ -1,8 +1,7 @@
 """The whole pgsandbox integration of the smoke project: hand the app the session factory."""
 
-import pytest
-
 import notes
+import pytest
 
 
 @pytest.fixture(autouse=True)

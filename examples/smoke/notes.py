@@ -25,7 +25,9 @@ async def add_note(body: str) -> int:
     """Store a note and commit; return its id."""
     async with _factory()() as session:
         note_id = (
-            await session.execute(text("INSERT INTO notes (body) VALUES (:b) RETURNING id"), {"b": body})
+            await session.execute(
+                text("INSERT INTO notes (body) VALUES (:b) RETURNING id"), {"b": body}
+            )
         ).scalar_one()
         await session.commit()
         return int(note_id)

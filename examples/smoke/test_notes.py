@@ -1,9 +1,8 @@
 """Each test starts from the migrated, empty schema, whatever the others committed."""
 
+import notes
 import pytest
 from sqlalchemy import text
-
-import notes
 
 
 @pytest.mark.parametrize("n", range(6))

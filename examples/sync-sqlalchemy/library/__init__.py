@@ -1,0 +1,1 @@
+"""A lending library: the sync adopter example of pgsandbox."""
