@@ -318,9 +318,9 @@ class TestHighlights:
         highlights = [_highlight(1, 4, 15, "claim"), _highlight(2, 10, 19, "evidence")]
         assert _render(self.TEXT, highlights) == (
             '<p><span class="t" data-start="0">The '
-            '<mark class="hl hl-1" data-highlights="1" title="claim">quick </mark>'
-            '<mark class="hl hl-2" data-highlights="1 2" title="claim; evidence">brown</mark>'
-            '<mark class="hl hl-1" data-highlights="2" title="evidence"> fox</mark>'
+            '<mark class="hl hl-1" data-highlights="1">quick </mark>'
+            '<mark class="hl hl-2" data-highlights="1 2">brown</mark>'
+            '<mark class="hl hl-1" data-highlights="2"> fox</mark>'
             "</span></p>"
         )
 
@@ -344,31 +344,45 @@ class TestHighlights:
         ]
         assert {mark.highlight_ids for mark in reader.marks} == {(7,)}
 
-    def test_titles_default_to_the_tag_and_labels_replace_them(self) -> None:
-        """Without labels a mark's title is the tag; with them, the label given per id."""
-        highlights = [_highlight(1, 0, 3, "claim", comment="ignored without labels")]
-        (default,) = _read(_render(self.TEXT, highlights)).marks
-        assert default.title == "claim"
-        labelled = render_annotated_html(
-            self.TEXT, "The quick brown fox", highlights, labels={1: "claim: why?"}
-        )
-        (mark,) = _read(str(labelled)).marks
-        assert mark.title == "claim: why?"
+    def test_marks_name_highlights_by_id_and_carry_no_labels(self) -> None:
+        """Tags and comments are not repeated in marks (the page lists them once)."""
+        comment = "a long comment " * 70
+        highlights = [_highlight(1, 0, 3, "claim", comment=comment)]
+        rendered = _render(self.TEXT, highlights)
+        (mark,) = _read(rendered).marks
+        assert (mark.highlight_ids, mark.title) == ((1,), "")
+        assert "claim" not in rendered
+        assert "comment" not in rendered
 
-    def test_hostile_labels_and_text_are_escaped(self) -> None:
-        """A tag or comment with markup cannot break out of the title attribute."""
+    def test_nested_highlights_grow_the_markup_by_ids_only(self) -> None:
+        """150 nested highlights with 1,000-character comments: kilobytes, not 23 MB.
+
+        Every mark lists the ids covering it, so the markup still grows with the square
+        of the nesting, but by a few bytes per id instead of every label.
+        """
+        words = " ".join(f"w{number}" for number in range(400))
+        html = f"<p>{words}</p>"
+        plain = html_to_plain_text(html)
+        highlights = [
+            _highlight(number, number * 4, len(plain) - number * 4, "tag", comment="c" * 1000)
+            for number in range(1, 151)
+        ]
+        rendered = _render(html, highlights)
+        _assert_spans_tile(rendered, plain)
+        assert len(rendered) < 300_000
+        assert "ccc" not in rendered
+
+    def test_hostile_text_is_escaped(self) -> None:
+        """Markup in the text cannot break out of a mark."""
         html = "<p>&lt;b&gt;bold?&lt;/b&gt; plain</p>"
         plain = html_to_plain_text(html)
         hostile = '"><script>alert(1)</script>'
-        rendered = str(
-            render_annotated_html(html, plain, [_highlight(1, 0, 8, hostile)], labels={1: hostile})
-        )
+        rendered = str(render_annotated_html(html, plain, [_highlight(1, 0, 8, hostile)]))
         assert "<script" not in rendered
         assert "<b>" not in rendered
-        assert 'title="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in rendered
         assert ">&lt;b&gt;bold?</mark>" in rendered
         (mark,) = _assert_spans_tile(rendered, plain).marks
-        assert (mark.title, mark.text) == (hostile, "<b>bold?")
+        assert (mark.highlight_ids, mark.text) == ((1,), "<b>bold?")
 
     def test_highlights_outside_every_span_draw_nothing(self) -> None:
         """A range over a block boundary only, or past the text, adds no mark."""
@@ -400,9 +414,9 @@ class TestPlainTextFallback:
         assert "<b>" not in rendered
         assert '<p><span class="t" data-start="9"></span></p>' in rendered
         reader = _assert_spans_tile(rendered, stored)
-        assert [(mark.offset, mark.text, mark.title) for mark in reader.marks] == [
-            (3, "x</b>", "q"),
-            (10, "en", "q"),
+        assert [(mark.offset, mark.text, mark.highlight_ids) for mark in reader.marks] == [
+            (3, "x</b>", (5,)),
+            (10, "en", (5,)),
         ]
 
     def test_an_empty_document_renders_empty(self) -> None:

@@ -18,11 +18,21 @@ text, one paragraph per line, whose offsets are right by construction.
 Highlights are painted server-side: each span is cut at the boundaries of
 :func:`glossator.ranges.split_overlapping`, and covered pieces are wrapped in
 ``<mark>``. Marks therefore never cross element boundaries, whatever the highlights
-overlap.
+overlap. A mark names the highlights covering it (``data-highlights="3 7"``) and nothing
+else: their tags and comments are on the page once, in the highlight list, and the
+page's script builds a mark's tooltip from there when the pointer reaches it. (Repeating
+the labels in every mark made 150 nested highlights with long comments a 23 MB page.)
+
+Large documents are cut into pages (:func:`render_document_page`): a page ends at the end
+of the first block element after :data:`PAGE_TEXT_CHARS` characters of text, or inside a
+block after twice that; the elements open at the cut are closed at the end of the page
+and opened again at the start of the next, and offsets stay those of the whole document.
+Work and page size are linear in the document: one pass over its HTML, one page emitted.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import html
 from html.parser import HTMLParser
@@ -36,14 +46,51 @@ from glossator.ranges import Span, split_overlapping
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from glossator.services import HighlightRecord
+    from glossator.ranges import HasRange
 
-__all__ = ["render_annotated_html"]
+__all__ = [
+    "PAGE_TEXT_CHARS",
+    "MarkRange",
+    "RenderedPage",
+    "render_annotated_html",
+    "render_document_page",
+]
+
+#: Characters of plain text after which a page ends at the next block boundary.
+PAGE_TEXT_CHARS: Final = 60_000
 
 # Block, dropped-with-content and whitespace rules are the importer's own (imported): the
 # renderer must split text exactly where the importer's plain text does, whose offsets are
 # the highlights' offsets.
 _VOID_TAGS: Final = frozenset({"br", "hr", "img", "wbr"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MarkRange:
+    """A highlight as the renderer needs it: picklable, without its labels."""
+
+    id: int
+    start_offset: int
+    end_offset: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """One page of a rendered document.
+
+    Attributes:
+        html: The page's markup (safe to insert).
+        number: The page's number, from 1.
+        count: How many pages the document has.
+        start: Plain-text offset of the page's first character.
+        end: Plain-text offset one past its last character.
+    """
+
+    html: Markup
+    number: int
+    count: int
+    start: int
+    end: int
 
 
 @dataclasses.dataclass(slots=True)
@@ -55,13 +102,29 @@ class _Piece:
     start: int | None = None
 
 
-class _OffsetRenderer(HTMLParser):
-    """Re-emits sanitised HTML with text pieces as placeholders, computing their offsets."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Cut:
+    """A place where a page may end: after ``parts[:index]``, with ``open_tags`` open."""
 
-    def __init__(self) -> None:
+    index: int
+    offset: int
+    open_tags: tuple[tuple[str, str], ...]
+
+
+class _OffsetRenderer(HTMLParser):
+    """Re-emits sanitised HTML with text pieces as placeholders, computing their offsets.
+
+    With ``page_chars``, it also records where pages end (see the module docs).
+    """
+
+    def __init__(self, page_chars: int | None = None) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str | _Piece] = []
         self.lines: list[str] = []
+        self.cuts: list[_Cut] = []
+        self._page_chars = page_chars
+        self._page_start = 0
+        self._open: list[tuple[str, str]] = []
         self._line_pieces: list[_Piece] = []
         self._pre_depth = 0
         self._skip_depth = 0
@@ -80,7 +143,12 @@ class _OffsetRenderer(HTMLParser):
             if tag == "pre":
                 self._pre_depth += 1
         if not self._skip_depth:
-            self.parts.append(f"<{tag}{_attributes(attrs)}>")
+            markup = f"<{tag}{_attributes(attrs)}>"
+            self.parts.append(markup)
+            if tag not in _VOID_TAGS:
+                self._open.append((tag, markup))
+            elif tag == "br":
+                self._maybe_cut(block_end=False)  # inside an over-long paragraph
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "br":
@@ -90,6 +158,8 @@ class _OffsetRenderer(HTMLParser):
         if not self._skip_depth:
             closing = "" if tag in _VOID_TAGS else f"</{tag}>"
             self.parts.append(f"<{tag}{_attributes(attrs)}>{closing}")
+            if tag == "br":
+                self._maybe_cut(block_end=False)  # inside an over-long paragraph
 
     def handle_endtag(self, tag: str) -> None:
         if tag in DROPPED_WITH_CONTENT:
@@ -101,6 +171,11 @@ class _OffsetRenderer(HTMLParser):
                 self._pre_depth = max(0, self._pre_depth - 1)
         if not self._skip_depth and tag not in _VOID_TAGS:
             self.parts.append(f"</{tag}>")
+            # Sanitised HTML is well-formed: the innermost open element is this one.
+            if any(open_tag == tag for open_tag, _ in self._open):
+                while self._open and self._open.pop()[0] != tag:
+                    pass
+            self._maybe_cut(block_end=tag in BLOCK_TAGS)
 
     def handle_data(self, data: str) -> None:
         if self._skip_depth:
@@ -114,32 +189,57 @@ class _OffsetRenderer(HTMLParser):
         super().close()
         self._end_line()
 
+    def _maybe_cut(self, *, block_end: bool) -> None:
+        if self._page_chars is None or self._pre_depth or self._line_pieces:
+            return
+        written = self._offset - self._page_start
+        if written >= self._page_chars and (block_end or written >= 2 * self._page_chars):
+            self.cuts.append(_Cut(len(self.parts), self._offset, tuple(self._open)))
+            self._page_start = self._offset
+
     # ------------------------------------------------------------------ lines
 
     def _end_line(self, *, keep_empty: bool = False) -> None:
         pieces = self._line_pieces
         self._line_pieces = []
-        # Every character of the line, with the piece it came from.
-        chars = [(char, piece) for piece in pieces for char in piece.raw]
         if self._pre_depth:
+            # Every character of the line, with the piece it came from.
+            chars = [(char, piece) for piece in pieces for char in piece.raw]
             self._end_pre_lines(chars, keep_empty=keep_empty)
         else:
-            self._end_flow_line(chars)
+            self._end_flow_line(pieces)
 
-    def _end_flow_line(self, chars: list[tuple[str, _Piece]]) -> None:
+    def _end_flow_line(self, pieces: list[_Piece]) -> None:
         # Collapse runs of whitespace to one space and strip the line, as
-        # `HTML_WHITESPACE.sub(" ", text).strip(" ")` does, keeping track of the pieces.
-        kept: list[tuple[str, _Piece]] = []
-        for char, piece in chars:
-            if char in " \t\n\r\f":
-                if kept and kept[-1][0] != " ":
-                    kept.append((" ", piece))
+        # `HTML_WHITESPACE.sub(" ", text).strip(" ")` does, piece by piece: each piece's
+        # whitespace runs are single spaces already (handle_data), so only a space at
+        # the start of a piece after a space (or at the line's start) and the line's
+        # final space go.
+        kept: list[tuple[_Piece, str]] = []
+        after_space = True
+        for piece in pieces:
+            text = piece.raw.lstrip(" ") if after_space else piece.raw
+            if text:
+                kept.append((piece, text))
+                after_space = text.endswith(" ")
+        if kept and after_space:
+            piece, text = kept[-1]
+            if text == " ":
+                kept.pop()
             else:
-                kept.append((char, piece))
-        while kept and kept[-1][0] == " ":
-            kept.pop()
-        if kept:
-            self._commit([kept])
+                kept[-1] = (piece, text[:-1])
+        if not kept:
+            return
+        if self.lines:
+            self._offset += 1  # the "\n" joining this line to the previous one
+        position = self._offset
+        for piece, text in kept:
+            if piece.start is None:
+                piece.start = position
+            piece.kept.append(text)
+            position += len(text)
+        self.lines.append("".join(text for _, text in kept))
+        self._offset = position
 
     def _end_pre_lines(self, chars: list[tuple[str, _Piece]], *, keep_empty: bool) -> None:
         # text.removeprefix("\n").removesuffix("\n").split("\n"), each line rstrip("\r").
@@ -197,81 +297,145 @@ def _attributes(attrs: list[tuple[str, str | None]]) -> str:
 
 
 def render_annotated_html(
-    sanitized_html: str,
-    plain_text: str,
-    highlights: Sequence[HighlightRecord],
-    *,
-    labels: dict[int, str] | None = None,
+    sanitized_html: str, plain_text: str, highlights: Sequence[HasRange]
 ) -> Markup:
-    """The document's HTML with offset spans and highlight marks (see the module docs).
+    """The whole document's HTML with offset spans and highlight marks (one page).
 
     Args:
         sanitized_html: The stored, sanitised HTML.
         plain_text: The stored plain text the highlights point into.
-        highlights: The document's highlights.
-        labels: Tooltip text per highlight id (tag and comment); defaults to the tag.
+        highlights: The document's highlights (anything with ``id``, ``start_offset``,
+            ``end_offset``).
 
     Returns:
         Markup safe to insert into a page: every text piece is escaped here, and the
         markup around it is the sanitised HTML re-serialised with escaped attributes.
     """
-    renderer = _OffsetRenderer()
+    return render_document_page(sanitized_html, plain_text, highlights, page_chars=None).html
+
+
+def render_document_page(
+    sanitized_html: str,
+    plain_text: str,
+    highlights: Sequence[HasRange],
+    *,
+    page: int = 1,
+    page_chars: int | None = PAGE_TEXT_CHARS,
+) -> RenderedPage:
+    """One page of the document with offset spans and highlight marks (see the module docs).
+
+    Args:
+        sanitized_html: The stored, sanitised HTML.
+        plain_text: The stored plain text the highlights point into.
+        highlights: The document's highlights.
+        page: The page wanted, from 1; a number past the end gives the last page.
+        page_chars: Characters of text per page (about); ``None`` for one page.
+
+    Returns:
+        The page and where it lies in the document.
+    """
+    renderer = _OffsetRenderer(page_chars)
     renderer.feed(sanitized_html)
     renderer.close()
-    pieces_consistent = all(
-        isinstance(part, str)
-        or (part.start is None and not part.kept)
-        or (part.start is not None and plain_text[part.start : part.start + len(part.kept)])
-        == "".join(part.kept)
-        for part in renderer.parts
-    )
-    if "\n".join(renderer.lines) != plain_text or not pieces_consistent:
-        return _render_plain_text(plain_text, highlights, labels)
+    if "\n".join(renderer.lines) != plain_text or not _pieces_consistent(
+        renderer.parts, plain_text
+    ):
+        return _render_plain_text(plain_text, highlights, page=page, page_chars=page_chars)
     spans = split_overlapping(highlights)
-    titles = labels or {highlight.id: highlight.tag for highlight in highlights}
-    out: list[str] = []
-    for part in renderer.parts:
+    span_ends = [span.end for span in spans]
+    cuts = [_Cut(0, 0, ()), *renderer.cuts]
+    while len(cuts) > 1 and cuts[-1].offset >= len(plain_text):
+        cuts.pop()  # a cut after the last text would make a page without text
+    number = min(max(page, 1), len(cuts))
+    first = cuts[number - 1]
+    last = cuts[number] if number < len(cuts) else _Cut(len(renderer.parts), len(plain_text), ())
+    out: list[str] = [markup for _, markup in first.open_tags]
+    for part in renderer.parts[first.index : last.index]:
         if isinstance(part, str):
             out.append(part)
         elif part.start is not None:
-            out.append(_text_span(part.start, "".join(part.kept), spans, titles))
+            out.append(_text_span(part.start, "".join(part.kept), spans, span_ends))
         elif part.raw:
             # Whitespace that collapsed away: keep it for the layout, outside any span.
             out.append(html.escape(part.raw, quote=False))
-    return Markup("".join(out))  # noqa: S704 - built from escaped text and sanitised markup
+    out.extend(f"</{tag}>" for tag, _ in reversed(last.open_tags))
+    return RenderedPage(
+        html=Markup("".join(out)),  # noqa: S704 - escaped text and sanitised markup
+        number=number,
+        count=len(cuts),
+        start=first.offset,
+        end=last.offset,
+    )
+
+
+def _pieces_consistent(parts: Sequence[str | _Piece], plain_text: str) -> bool:
+    for part in parts:
+        if isinstance(part, str):
+            continue
+        kept = "".join(part.kept)
+        if part.start is None:
+            if kept:
+                return False
+        elif plain_text[part.start : part.start + len(kept)] != kept:
+            return False
+    return True
 
 
 def _render_plain_text(
-    plain_text: str, highlights: Sequence[HighlightRecord], labels: dict[int, str] | None
-) -> Markup:
+    plain_text: str,
+    highlights: Sequence[HasRange],
+    *,
+    page: int,
+    page_chars: int | None,
+) -> RenderedPage:
+    """The text, one paragraph per line: its offsets are right by construction."""
     spans = split_overlapping(highlights)
-    titles = labels or {highlight.id: highlight.tag for highlight in highlights}
-    out: list[str] = []
+    span_ends = [span.end for span in spans]
+    # Pages: runs of whole lines of at least page_chars characters.
+    pages: list[list[str]] = [[]]
+    starts = [0]
+    written = 0
     offset = 0
     for line in plain_text.split("\n"):
-        out.append(f"<p>{_text_span(offset, line, spans, titles)}</p>")
+        if page_chars is not None and written >= page_chars:
+            pages.append([])
+            starts.append(offset)
+            written = 0
+        pages[-1].append(f"<p>{_text_span(offset, line, spans, span_ends)}</p>")
+        written += len(line) + 1
         offset += len(line) + 1
-    return Markup("".join(out))  # noqa: S704 - every piece of text is escaped
+    number = min(max(page, 1), len(pages))
+    end = starts[number] if number < len(pages) else len(plain_text)
+    return RenderedPage(
+        html=Markup("".join(pages[number - 1])),  # noqa: S704 - every piece of text is escaped
+        number=number,
+        count=len(pages),
+        start=starts[number - 1],
+        end=end,
+    )
 
 
-def _text_span(start: int, text: str, spans: Sequence[Span], titles: dict[int, str]) -> str:
-    """``<span data-start>`` around ``text``, with ``<mark>`` on the highlighted parts."""
+def _text_span(start: int, text: str, spans: Sequence[Span], span_ends: list[int]) -> str:
+    """``<span data-start>`` around ``text``, with ``<mark>`` on the highlighted parts.
+
+    ``spans`` are in text order and do not overlap; ``span_ends`` are their ends, for a
+    binary search of the first one that reaches into ``text``.
+    """
     end = start + len(text)
     inner: list[str] = []
     cursor = start
-    for span in spans:
-        # An empty line (plain-text fallback) lies inside a highlight but shows nothing of it.
-        if span.end <= start or span.start >= end or start == end:
-            continue
+    # An empty line (plain-text fallback) lies inside a highlight but shows nothing of it.
+    index = bisect.bisect_right(span_ends, start) if start < end else len(spans)
+    while index < len(spans) and spans[index].start < end:
+        span = spans[index]
+        index += 1
         cut_start, cut_end = max(span.start, start), min(span.end, end)
         if cut_start > cursor:
             inner.append(html.escape(text[cursor - start : cut_start - start], quote=False))
         ids = " ".join(str(highlight_id) for highlight_id in span.highlight_ids)
-        title = "; ".join(titles.get(highlight_id, "") for highlight_id in span.highlight_ids)
         depth = min(len(span.highlight_ids), 3)
         inner.append(
-            f'<mark class="hl hl-{depth}" data-highlights="{ids}" '
-            f'title="{html.escape(title, quote=True)}">'
+            f'<mark class="hl hl-{depth}" data-highlights="{ids}">'
             f"{html.escape(text[cut_start - start : cut_end - start], quote=False)}</mark>"
         )
         cursor = cut_end
