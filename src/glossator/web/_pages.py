@@ -7,14 +7,12 @@ Pages use plain HTML forms (each with the session's CSRF token) and the JSON API
 The document page shows one page of the document (``?page=N``, about
 :data:`~glossator.web._render.PAGE_TEXT_CHARS` characters of text each) and every
 highlight once, in the sidebar, with its quote cut to :data:`QUOTE_CHARS` characters.
-Rendering a large document (more than :data:`INLINE_RENDER_BYTES` of HTML) runs in a
-worker process (:mod:`glossator.web._offload`) under :data:`RENDER_TIME_LIMIT`, so it
-never holds up other requests.
+Large documents are rendered in a worker process (:mod:`glossator.web._page_index`), so
+they never hold up other requests.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.responses import RedirectResponse, Response
@@ -23,8 +21,8 @@ from starlette.routing import Route
 from glossator import services
 from glossator.errors import ValidationError
 from glossator.web import _authz, accounts
-from glossator.web._offload import shared_pool
-from glossator.web._render import MarkRange, RenderedPage, render_document_page
+from glossator.web._page_index import render_page
+from glossator.web._render import MarkRange
 from glossator.web._security import (
     CSRF_FORM_FIELD,
     check_csrf,
@@ -42,14 +40,9 @@ if TYPE_CHECKING:
     from glossator.services import UserRecord
     from glossator.settings import Settings
 
-__all__ = ["INLINE_RENDER_BYTES", "QUOTE_CHARS", "RENDER_TIME_LIMIT", "page_routes", "safe_next"]
+__all__ = ["QUOTE_CHARS", "page_routes", "safe_next"]
 
 _DEFAULT_PAGE = "/workspaces"
-#: Documents with less HTML than this are rendered on the event loop (a few ms; no
-#: round trip to a worker process).
-INLINE_RENDER_BYTES: Final = 256 * 1024
-#: Seconds a worker may spend rendering one page of a document.
-RENDER_TIME_LIMIT: Final = 30.0
 #: The longest quote shown per highlight in the sidebar (a highlight may cover a book).
 QUOTE_CHARS: Final = 300
 
@@ -191,7 +184,8 @@ async def document_page(request: Request) -> Response:
         author_id: (await services.get_user(author_id)).display_name
         for author_id in {highlight.author_id for highlight in highlights}
     }
-    rendered = await _render_page(
+    rendered = await render_page(
+        document.id,
         document.html,
         document.plain_text,
         [MarkRange(h.id, h.start_offset, h.end_offset) for h in highlights],
@@ -216,21 +210,6 @@ async def document_page(request: Request) -> Response:
         ],
     }
     return _render(request, "document.html", context)
-
-
-async def _render_page(
-    html: str, plain_text: str, ranges: list[MarkRange], page: int
-) -> RenderedPage:
-    if len(html) < INLINE_RENDER_BYTES:
-        return render_document_page(html, plain_text, ranges, page=page)
-    return await shared_pool().run(
-        functools.partial(render_document_page, page=page),
-        html,
-        plain_text,
-        ranges,
-        time_limit=RENDER_TIME_LIMIT,
-        what="rendering the document",
-    )
 
 
 def _page_number(value: str | None) -> int:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import html
+import re
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Final
 
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PAGE_TEXT_CHARS",
     "MarkRange",
+    "PageIndex",
+    "PageStart",
     "RenderedPage",
     "render_annotated_html",
     "render_document_page",
@@ -63,6 +66,7 @@ PAGE_TEXT_CHARS: Final = 60_000
 # renderer must split text exactly where the importer's plain text does, whose offsets are
 # the highlights' offsets.
 _VOID_TAGS: Final = frozenset({"br", "hr", "img", "wbr"})
+_NEWLINE: Final = re.compile("\n")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,8 +86,11 @@ class RenderedPage:
         html: The page's markup (safe to insert).
         number: The page's number, from 1.
         count: How many pages the document has.
-        start: Plain-text offset of the page's first character.
+        start: Plain-text offset where the page's text starts (at most one newline
+            before its first character).
         end: Plain-text offset one past its last character.
+        index: The document's page index, to pass back for its next page (``None`` when
+            the plain-text fallback was used).
     """
 
     html: Markup
@@ -91,6 +98,7 @@ class RenderedPage:
     count: int
     start: int
     end: int
+    index: PageIndex | None
 
 
 @dataclasses.dataclass(slots=True)
@@ -103,12 +111,38 @@ class _Piece:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Cut:
-    """A place where a page may end: after ``parts[:index]``, with ``open_tags`` open."""
+class PageStart:
+    """Where a page starts, enough to render it without the pages before it.
 
-    index: int
+    Attributes:
+        html_position: Index in the sanitised HTML right after the tag the page follows.
+        offset: Plain-text offset where the previous page's text ends.
+        text_before: Whether any line of text precedes the page.
+        open_tags: The elements open at that point, outermost first: ``(tag, start tag)``.
+    """
+
+    html_position: int
     offset: int
+    text_before: bool
     open_tags: tuple[tuple[str, str], ...]
+
+
+_FIRST_PAGE: Final = PageStart(0, 0, False, ())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageIndex:
+    """Where each page of one document starts; small, so the server can keep it.
+
+    Attributes:
+        html_length: Length of the HTML it was computed from.
+        text_length: Length of the plain text.
+        starts: One entry per page, the first one at the document's start.
+    """
+
+    html_length: int
+    text_length: int
+    starts: tuple[PageStart, ...]
 
 
 class _OffsetRenderer(HTMLParser):
@@ -117,18 +151,29 @@ class _OffsetRenderer(HTMLParser):
     With ``page_chars``, it also records where pages end (see the module docs).
     """
 
-    def __init__(self, page_chars: int | None = None) -> None:
+    def __init__(
+        self, source: str, *, page_chars: int | None = None, start: PageStart = _FIRST_PAGE
+    ) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str | _Piece] = []
         self.lines: list[str] = []
-        self.cuts: list[_Cut] = []
+        #: Page boundaries found: (index into ``parts``, where the next page starts).
+        self.cuts: list[tuple[int, PageStart]] = []
+        self._source = source
+        self._line_starts: list[int] | None = None
         self._page_chars = page_chars
-        self._page_start = 0
-        self._open: list[tuple[str, str]] = []
+        self._page_start = start.offset
+        self._text_before = start.text_before
+        self._open: list[tuple[str, str]] = list(start.open_tags)
         self._line_pieces: list[_Piece] = []
         self._pre_depth = 0
         self._skip_depth = 0
-        self._offset = 0  # plain-text offset where the next line starts
+        self._offset = start.offset  # plain-text offset where the next line starts
+
+    def run(self) -> None:
+        """Parse the whole source."""
+        self.feed(self._source)
+        self.close()
 
     # ------------------------------------------------------------------ parser events
 
@@ -194,8 +239,25 @@ class _OffsetRenderer(HTMLParser):
             return
         written = self._offset - self._page_start
         if written >= self._page_chars and (block_end or written >= 2 * self._page_chars):
-            self.cuts.append(_Cut(len(self.parts), self._offset, tuple(self._open)))
+            start = PageStart(self._tag_end(), self._offset, self._has_text, tuple(self._open))
+            self.cuts.append((len(self.parts), start))
             self._page_start = self._offset
+
+    def _tag_end(self) -> int:
+        """Index in the source right after the tag being handled."""
+        if self._line_starts is None:
+            self._line_starts = [0]
+            self._line_starts.extend(m.end() for m in _NEWLINE.finditer(self._source))
+        line, column = self.getpos()
+        tag_start = self._line_starts[line - 1] + column
+        start_tag = self.get_starttag_text()
+        if self._source.startswith("</", tag_start) or start_tag is None:
+            return self._source.index(">", tag_start) + 1
+        return tag_start + len(start_tag)
+
+    @property
+    def _has_text(self) -> bool:
+        return self._text_before or bool(self.lines)
 
     # ------------------------------------------------------------------ lines
 
@@ -230,7 +292,7 @@ class _OffsetRenderer(HTMLParser):
                 kept[-1] = (piece, text[:-1])
         if not kept:
             return
-        if self.lines:
+        if self._has_text:
             self._offset += 1  # the "\n" joining this line to the previous one
         position = self._offset
         for piece, text in kept:
@@ -269,7 +331,7 @@ class _OffsetRenderer(HTMLParser):
         newline_pieces: Sequence[_Piece] = (),
     ) -> None:
         for index, line in enumerate(lines):
-            if self.lines:
+            if self._has_text:
                 self._offset += 1  # the "\n" joining this line to the previous one
                 if index > 0:
                     piece = newline_pieces[index - 1]
@@ -321,6 +383,7 @@ def render_document_page(
     *,
     page: int = 1,
     page_chars: int | None = PAGE_TEXT_CHARS,
+    index: PageIndex | None = None,
 ) -> RenderedPage:
     """One page of the document with offset spans and highlight marks (see the module docs).
 
@@ -330,27 +393,77 @@ def render_document_page(
         highlights: The document's highlights.
         page: The page wanted, from 1; a number past the end gives the last page.
         page_chars: Characters of text per page (about); ``None`` for one page.
+        index: The document's :class:`PageIndex` from an earlier call
+            (:attr:`RenderedPage.index`): only the wanted page is parsed then. One that
+            does not fit the document is ignored.
 
     Returns:
-        The page and where it lies in the document.
+        The page, where it lies in the document and the document's page index.
     """
-    renderer = _OffsetRenderer(page_chars)
-    renderer.feed(sanitized_html)
-    renderer.close()
+    spans = split_overlapping(highlights)
+    if (
+        index is not None
+        and index.html_length == len(sanitized_html)
+        and index.text_length == len(plain_text)
+    ):
+        found = _render_indexed_page(sanitized_html, plain_text, spans, index, page)
+        if found is not None:
+            return found
+    renderer = _OffsetRenderer(sanitized_html, page_chars=page_chars)
+    renderer.run()
     if "\n".join(renderer.lines) != plain_text or not _pieces_consistent(
         renderer.parts, plain_text
     ):
-        return _render_plain_text(plain_text, highlights, page=page, page_chars=page_chars)
-    spans = split_overlapping(highlights)
-    span_ends = [span.end for span in spans]
-    cuts = [_Cut(0, 0, ()), *renderer.cuts]
-    while len(cuts) > 1 and cuts[-1].offset >= len(plain_text):
+        return _render_plain_text(plain_text, spans, page=page, page_chars=page_chars)
+    cuts = [(0, _FIRST_PAGE), *renderer.cuts]
+    while len(cuts) > 1 and cuts[-1][1].offset >= len(plain_text):
         cuts.pop()  # a cut after the last text would make a page without text
     number = min(max(page, 1), len(cuts))
-    first = cuts[number - 1]
-    last = cuts[number] if number < len(cuts) else _Cut(len(renderer.parts), len(plain_text), ())
+    first_part, first = cuts[number - 1]
+    last_part, last = cuts[number] if number < len(cuts) else (len(renderer.parts), None)
+    markup = _emit(renderer.parts[first_part:last_part], first, last, spans)
+    return RenderedPage(
+        html=markup,
+        number=number,
+        count=len(cuts),
+        start=first.offset,
+        end=last.offset if last else len(plain_text),
+        index=PageIndex(len(sanitized_html), len(plain_text), tuple(cut for _, cut in cuts)),
+    )
+
+
+def _render_indexed_page(
+    sanitized_html: str, plain_text: str, spans: list[Span], index: PageIndex, page: int
+) -> RenderedPage | None:
+    """Render one page from its slice of the HTML; ``None`` if it does not add up."""
+    number = min(max(page, 1), len(index.starts))
+    first = index.starts[number - 1]
+    last = index.starts[number] if number < len(index.starts) else None
+    end_position = last.html_position if last else len(sanitized_html)
+    renderer = _OffsetRenderer(sanitized_html[first.html_position : end_position], start=first)
+    renderer.run()
+    text_start = first.offset + 1 if first.text_before and renderer.lines else first.offset
+    text_end = last.offset if last else len(plain_text)
+    if "\n".join(renderer.lines) != plain_text[text_start:text_end] or not _pieces_consistent(
+        renderer.parts, plain_text
+    ):
+        return None
+    return RenderedPage(
+        html=_emit(renderer.parts, first, last, spans),
+        number=number,
+        count=len(index.starts),
+        start=first.offset,
+        end=text_end,
+        index=index,
+    )
+
+
+def _emit(
+    parts: Sequence[str | _Piece], first: PageStart, last: PageStart | None, spans: list[Span]
+) -> Markup:
+    span_ends = [span.end for span in spans]
     out: list[str] = [markup for _, markup in first.open_tags]
-    for part in renderer.parts[first.index : last.index]:
+    for part in parts:
         if isinstance(part, str):
             out.append(part)
         elif part.start is not None:
@@ -358,14 +471,9 @@ def render_document_page(
         elif part.raw:
             # Whitespace that collapsed away: keep it for the layout, outside any span.
             out.append(html.escape(part.raw, quote=False))
-    out.extend(f"</{tag}>" for tag, _ in reversed(last.open_tags))
-    return RenderedPage(
-        html=Markup("".join(out)),  # noqa: S704 - escaped text and sanitised markup
-        number=number,
-        count=len(cuts),
-        start=first.offset,
-        end=last.offset,
-    )
+    if last is not None:
+        out.extend(f"</{tag}>" for tag, _ in reversed(last.open_tags))
+    return Markup("".join(out))  # noqa: S704 - escaped text and sanitised markup
 
 
 def _pieces_consistent(parts: Sequence[str | _Piece], plain_text: str) -> bool:
@@ -382,14 +490,9 @@ def _pieces_consistent(parts: Sequence[str | _Piece], plain_text: str) -> bool:
 
 
 def _render_plain_text(
-    plain_text: str,
-    highlights: Sequence[HasRange],
-    *,
-    page: int,
-    page_chars: int | None,
+    plain_text: str, spans: list[Span], *, page: int, page_chars: int | None
 ) -> RenderedPage:
     """The text, one paragraph per line: its offsets are right by construction."""
-    spans = split_overlapping(highlights)
     span_ends = [span.end for span in spans]
     # Pages: runs of whole lines of at least page_chars characters.
     pages: list[list[str]] = [[]]
@@ -412,6 +515,7 @@ def _render_plain_text(
         count=len(pages),
         start=starts[number - 1],
         end=end,
+        index=None,
     )
 
 

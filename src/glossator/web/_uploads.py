@@ -28,6 +28,7 @@ from glossator.importers._bytes import (
     normalize_converted_html,
 )
 from glossator.web._offload import shared_pool
+from glossator.web._page_index import warm_page_index
 
 if TYPE_CHECKING:
     from starlette.datastructures import FormData
@@ -134,9 +135,11 @@ async def store_upload(
         title = (upload.title or document.title or fallback)[:200]
         if upload.title and len(documents) > 1:
             title = f"{upload.title[:190]} ({number})"
-        stored.append(
-            await services.add_document(
-                workspace_id, title, upload.kind, document.html, document.plain_text
-            )
+        record = await services.add_document(
+            workspace_id, title, upload.kind, document.html, document.plain_text
         )
+        stored.append(record)
+    for record in stored:
+        # Large documents get their page index now, so that their first view is quick.
+        await warm_page_index(record.id, record.html, record.plain_text)
     return stored
