@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from glossator.importers import html_to_plain_text, normalize_html
 from glossator.services import HighlightRecord
-from glossator.web._render import render_annotated_html
+from glossator.web._render import RenderedPage, render_annotated_html, render_document_page
 
 GENERATED = Path(__file__).resolve().parents[2] / "fixtures" / "generated"
 _CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -477,3 +477,94 @@ class TestImportedDocuments:
         _assert_spans_tile(rendered, plain)
         assert "@page" not in rendered
         assert "&lt;script&gt;alert('rtf')&lt;/script&gt;" in rendered
+
+
+class TestPages:
+    """Large documents in pages: bounded pages that together are the whole document."""
+
+    HTML = (
+        "<article>"
+        + "".join(
+            f"<section><h2>Part {part}</h2>"
+            + "".join(f"<p>Sentence {part}.{line} of the <b>text</b>.</p>" for line in range(40))
+            + "<pre>code\n  kept</pre></section>"
+            for part in range(30)
+        )
+        + "</article>"
+    )
+
+    def _pages(self) -> list[RenderedPage]:
+        plain = html_to_plain_text(self.HTML)
+        first = render_document_page(self.HTML, plain, [], page=1, page_chars=2_000)
+        return [first] + [
+            render_document_page(self.HTML, plain, [], page=number, page_chars=2_000)
+            for number in range(2, first.count + 1)
+        ]
+
+    def test_pages_together_map_the_whole_text_and_each_is_bounded(self) -> None:
+        """Every page's spans are right; all pages cover every character once."""
+        plain = html_to_plain_text(self.HTML)
+        pages = self._pages()
+        assert len(pages) > 10
+        covered: list[int] = []
+        for page in pages:
+            reader = _read(str(page.html))
+            for span in reader.spans:
+                assert plain[span.start : span.start + len(span.text)] == span.text
+                covered.extend(range(span.start, span.start + len(span.text)))
+            assert page.end - page.start < 2 * 2_000 + 200
+            assert len(str(page.html)) < 10 * (page.end - page.start) + 1_000
+        assert sorted(covered) == [index for index, char in enumerate(plain) if char != "\n"]
+        assert [page.start for page in pages[1:]] == [page.end for page in pages[:-1]]
+
+    def test_open_elements_are_closed_and_opened_again(self) -> None:
+        """Each page is well-formed on its own, starting inside the article."""
+        for page in self._pages():
+            markup = str(page.html)
+            assert markup.startswith("<article>")
+            assert markup.endswith("</article>")
+            assert markup.count("<section>") == markup.count("</section>")
+            assert "<section></section>" not in markup
+
+    def test_a_page_from_the_index_is_the_page_from_a_full_pass(self) -> None:
+        """Rendering one page from the remembered index gives the same markup."""
+        plain = html_to_plain_text(self.HTML)
+        highlights = [_highlight(1, 100, 5_000), _highlight(2, 4_000, 4_100)]
+        full = render_document_page(self.HTML, plain, highlights, page=3, page_chars=2_000)
+        assert full.index is not None
+        for number in range(1, full.count + 1):
+            from_index = render_document_page(
+                self.HTML, plain, highlights, page=number, page_chars=2_000, index=full.index
+            )
+            again = render_document_page(
+                self.HTML, plain, highlights, page=number, page_chars=2_000
+            )
+            assert (from_index.html, from_index.start, from_index.end) == (
+                again.html,
+                again.start,
+                again.end,
+            )
+
+    def test_an_index_of_another_document_is_not_used(self) -> None:
+        """A stale index (the HTML changed) is detected; the page is right anyway."""
+        plain = html_to_plain_text(self.HTML)
+        stale = render_document_page(self.HTML, plain, [], page=1, page_chars=2_000).index
+        other_html = self.HTML.replace("Sentence", "Phrase..")
+        other_plain = html_to_plain_text(other_html)
+        page = render_document_page(
+            other_html, other_plain, [], page=2, page_chars=2_000, index=stale
+        )
+        _assert_spans_tile_part(str(page.html), other_plain)
+
+    def test_page_numbers_out_of_range_give_the_first_or_last_page(self) -> None:
+        """Page 0 is the first page, page 10,000 the last."""
+        plain = html_to_plain_text(self.HTML)
+        low = render_document_page(self.HTML, plain, [], page=0, page_chars=2_000)
+        high = render_document_page(self.HTML, plain, [], page=10_000, page_chars=2_000)
+        assert (low.number, high.number) == (1, high.count)
+        assert high.end == len(plain)
+
+
+def _assert_spans_tile_part(markup: str, plain_text: str) -> None:
+    for span in _read(markup).spans:
+        assert plain_text[span.start : span.start + len(span.text)] == span.text

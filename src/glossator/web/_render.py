@@ -163,6 +163,7 @@ class _OffsetRenderer(HTMLParser):
         self._line_starts: list[int] | None = None
         self._page_chars = page_chars
         self._page_start = start.offset
+        self._cut_pending = False
         self._text_before = start.text_before
         self._open: list[tuple[str, str]] = list(start.open_tags)
         self._line_pieces: list[_Piece] = []
@@ -185,8 +186,10 @@ class _OffsetRenderer(HTMLParser):
             self._end_line(keep_empty=self._pre_depth > 0)
         elif tag in BLOCK_TAGS:
             self._end_line()
-            if tag == "pre":
-                self._pre_depth += 1
+        if self._cut_pending:
+            self._cut(self._tag_start())
+        if tag == "pre":
+            self._pre_depth += 1
         if not self._skip_depth:
             markup = f"<{tag}{_attributes(attrs)}>"
             self.parts.append(markup)
@@ -200,6 +203,8 @@ class _OffsetRenderer(HTMLParser):
             self._end_line(keep_empty=self._pre_depth > 0)
         elif tag in BLOCK_TAGS:
             self._end_line()
+        if self._cut_pending:
+            self._cut(self._tag_start())
         if not self._skip_depth:
             closing = "" if tag in _VOID_TAGS else f"</{tag}>"
             self.parts.append(f"<{tag}{_attributes(attrs)}>{closing}")
@@ -235,25 +240,40 @@ class _OffsetRenderer(HTMLParser):
         self._end_line()
 
     def _maybe_cut(self, *, block_end: bool) -> None:
+        """After a block's end (or a ``<br>``): cut here if the page is full.
+
+        After a block, the cut waits for the next start tag, so that the end tags that
+        follow stay on this page (no empty elements opened again on the next one).
+        """
         if self._page_chars is None or self._pre_depth or self._line_pieces:
             return
         written = self._offset - self._page_start
-        if written >= self._page_chars and (block_end or written >= 2 * self._page_chars):
-            start = PageStart(self._tag_end(), self._offset, self._has_text, tuple(self._open))
-            self.cuts.append((len(self.parts), start))
-            self._page_start = self._offset
+        if written < self._page_chars:
+            return
+        if block_end:
+            self._cut_pending = True
+        elif written >= 2 * self._page_chars:
+            self._cut(self._tag_start(), after_tag=True)
 
-    def _tag_end(self) -> int:
-        """Index in the source right after the tag being handled."""
+    def _cut(self, tag_start: int, *, after_tag: bool = False) -> None:
+        if self._pre_depth or self._skip_depth or self._line_pieces:
+            return  # not a place to cut; try again at the next tag
+        position = tag_start
+        if after_tag:
+            start_tag = self.get_starttag_text() or ""
+            position = tag_start + len(start_tag)
+        start = PageStart(position, self._offset, self._has_text, tuple(self._open))
+        self.cuts.append((len(self.parts), start))
+        self._page_start = self._offset
+        self._cut_pending = False
+
+    def _tag_start(self) -> int:
+        """Index in the source where the tag being handled starts."""
         if self._line_starts is None:
             self._line_starts = [0]
             self._line_starts.extend(m.end() for m in _NEWLINE.finditer(self._source))
         line, column = self.getpos()
-        tag_start = self._line_starts[line - 1] + column
-        start_tag = self.get_starttag_text()
-        if self._source.startswith("</", tag_start) or start_tag is None:
-            return self._source.index(">", tag_start) + 1
-        return tag_start + len(start_tag)
+        return self._line_starts[line - 1] + column
 
     @property
     def _has_text(self) -> bool:
