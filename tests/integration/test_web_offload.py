@@ -37,7 +37,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     # A killed child that was not reaped yet is a zombie: dead for our purposes.
-    with open(f"/proc/{pid}/stat") as stat:  # noqa: PTH123 - one read of a procfs file
+    with open(f"/proc/{pid}/stat") as stat:
         return stat.read().split(") ", 1)[1][0] != "Z"
 
 

@@ -25,8 +25,7 @@ from glossator import services
 from glossator.db.models import SourceKind
 from glossator.importers import normalize_html
 from glossator.settings import Settings
-from glossator.web import create_app
-from glossator.web import _uploads
+from glossator.web import _uploads, create_app
 from glossator.web._offload import close_shared_pool
 from glossator.web._page_index import INLINE_RENDER_BYTES
 from glossator.web._pages import QUOTE_CHARS
