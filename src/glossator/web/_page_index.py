@@ -37,7 +37,7 @@ __all__ = [
 #: round trip to a worker process, no index).
 INLINE_RENDER_BYTES: Final = 256 * 1024
 #: Seconds a worker may spend rendering one page (the first one of a document included).
-RENDER_TIME_LIMIT: Final = 30.0
+RENDER_TIME_LIMIT: Final = 60.0
 #: How many documents' page indexes are kept.
 CACHED_DOCUMENTS: Final = 256
 
