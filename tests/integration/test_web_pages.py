@@ -25,7 +25,7 @@ from glossator import services
 from glossator.db.models import SourceKind
 from glossator.importers import normalize_html
 from glossator.settings import Settings
-from glossator.web import _uploads, create_app
+from glossator.web import _page_index, _uploads, create_app
 from glossator.web._offload import close_shared_pool
 from glossator.web._page_index import INLINE_RENDER_BYTES
 from glossator.web._pages import QUOTE_CHARS
@@ -584,6 +584,29 @@ class TestHostileContent:
         for page_number in ("0", "-3", "x"):
             page = await client.get(f"/documents/{stored.id}", params={"page": page_number})
             assert f"Page 1 of {count}" in page.text
+
+    async def test_a_large_upload_gets_its_page_index_in_the_background(
+        self,
+        client: httpx.AsyncClient,
+        student: services.UserRecord,
+        workspace: services.WorkspaceRecord,
+    ) -> None:
+        """The upload answers; its first view waits for the index the upload started."""
+        await _user(student.email)
+        token = await _sign_in(client, student.email)
+        body = "".join(f"<p>Paragraph {number} of the upload.</p>" for number in range(12_000))
+        response = await client.post(
+            f"/workspaces/{workspace.id}/documents",
+            data={"csrf_token": token},
+            files={"file": ("big.html", body.encode(), "text/html")},
+        )
+        assert response.status_code == 303, response.text
+        document_id = int(response.headers["location"].rsplit("/", 1)[1])
+        page = await client.get(response.headers["location"], params={"page": "2"})
+        assert page.status_code == 200
+        assert "Page 2 of " in page.text
+        assert _page_index._remembered(document_id) is not None
+        assert document_id not in _page_index._warming
 
     async def test_nested_highlights_with_long_comments_list_each_comment_once(
         self,

@@ -5,13 +5,15 @@ depend on everything before them); a 100,000-message conversation takes seconds.
 pass runs once, in a worker process, and its :class:`~glossator.web._render.PageIndex`
 (a few numbers per page) is kept here, per server process, for the
 :data:`CACHED_DOCUMENTS` documents used last; then each view parses only its page.
-Uploads warm the cache for large documents, so even their first view is quick.
+Uploads start computing the index of a large document in the background, so even its
+first view is quick (and waits for that pass rather than making a second one).
 An index that no longer fits a document (edited, or another one with the same id after
 a restart of the database) is detected by the renderer and rebuilt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import threading
@@ -30,7 +32,7 @@ __all__ = [
     "RENDER_TIME_LIMIT",
     "forget_page_indexes",
     "render_page",
-    "warm_page_index",
+    "start_page_index",
 ]
 
 #: Documents with less HTML than this are rendered on the event loop (a few ms; no
@@ -80,6 +82,17 @@ async def render_page(
     """
     if len(html) < INLINE_RENDER_BYTES:
         return render_document_page(html, plain_text, ranges, page=page)
+    warming = _warming.get(document_id)
+    if warming is not None and warming.get_loop() is asyncio.get_running_loop():
+        # The upload's pass over the document is under way: wait for its index rather
+        # than making a second pass. Shielded: a view that goes away does not stop it.
+        await asyncio.shield(warming)
+    return await _render_in_worker(document_id, html, plain_text, ranges, page)
+
+
+async def _render_in_worker(
+    document_id: int, html: str, plain_text: str, ranges: list[MarkRange], page: int
+) -> RenderedPage:
     rendered = await shared_pool().run(
         functools.partial(
             render_document_page,
@@ -97,12 +110,30 @@ async def render_page(
     return rendered
 
 
-async def warm_page_index(document_id: int, html: str, plain_text: str) -> None:
-    """Compute and remember a large document's page index (after an upload).
+#: Page indexes being computed after uploads, by document id (tasks of the app's loop).
+_warming: dict[int, asyncio.Task[None]] = {}
 
-    A failure here is not the upload's: the document is stored, and its first view
-    tries again (and reports the error then).
+
+def start_page_index(document_id: int, html: str, plain_text: str) -> None:
+    """Compute a large document's page index in the background (after an upload).
+
+    The upload answers without waiting for it; a view that arrives meanwhile waits for
+    it instead of making a pass of its own. A failure here is not the upload's: the
+    document is stored, and its first view tries again (and reports the error then).
     """
-    if len(html) >= INLINE_RENDER_BYTES:
-        with contextlib.suppress(WorkTimedOut, WorkerCrashed):
-            await render_page(document_id, html, plain_text, [], 1)
+    if len(html) < INLINE_RENDER_BYTES:
+        return
+    task = asyncio.get_running_loop().create_task(_warm(document_id, html, plain_text))
+    _warming[document_id] = task
+
+    def forget(done: asyncio.Task[None]) -> None:
+        if _warming.get(document_id) is done:
+            del _warming[document_id]
+
+    task.add_done_callback(forget)
+
+
+async def _warm(document_id: int, html: str, plain_text: str) -> None:
+    # RuntimeError: the pool was closed (the server is stopping).
+    with contextlib.suppress(WorkTimedOut, WorkerCrashed, RuntimeError):
+        await _render_in_worker(document_id, html, plain_text, [], 1)

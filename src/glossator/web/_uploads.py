@@ -28,7 +28,7 @@ from glossator.importers._bytes import (
     normalize_converted_html,
 )
 from glossator.web._offload import shared_pool
-from glossator.web._page_index import warm_page_index
+from glossator.web._page_index import start_page_index
 
 if TYPE_CHECKING:
     from starlette.datastructures import FormData
@@ -141,5 +141,5 @@ async def store_upload(
         stored.append(record)
     for record in stored:
         # Large documents get their page index now, so that their first view is quick.
-        await warm_page_index(record.id, record.html, record.plain_text)
+        start_page_index(record.id, record.html, record.plain_text)
     return stored
