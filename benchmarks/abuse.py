@@ -12,8 +12,8 @@ Scenarios: at rest; an HTML upload whose ``<title>`` never closes (was quadratic
 sign-in attempts at once with a wrong password. The document is viewed twice: right after
 the upload (the upload answers before the document's page index is computed, so this
 view waits for it) and then its second page, the steady state the 2 s target is for.
-Load averages are printed before and after. Everything it starts (the server, its worker processes, the database) is stopped
-or dropped at the end, also on Ctrl-C. Traffic goes to 127.0.0.1 only.
+Load averages are printed before and after. Everything it starts (the server, its worker
+processes, the database) is stopped or dropped at the end, also on Ctrl-C. Traffic goes to 127.0.0.1 only.
 
     python -m benchmarks.abuse [--keep-log]
 """
