@@ -8,14 +8,16 @@ size) and the health check's median and worst latency during it, against the tar
 
 Scenarios: at rest; an HTML upload whose ``<title>`` never closes (was quadratic); a
 5 MiB HTML upload of nested ``<div>`` elements (the sanitiser's worst case we know); a
-100,000-message OpenAI-messages export (about 4.8 MB) and a view of its page; 50
-sign-in attempts at once with a wrong password. The document is viewed twice: right after
-the upload (the upload answers before the document's page index is computed, so this
-view waits for it) and then its second page, the steady state the 2 s target is for.
-Load averages are printed before and after. Everything it starts (the server, its worker
-processes, the database) is stopped or dropped at the end, also on Ctrl-C. Traffic goes to 127.0.0.1 only.
+100,000-message OpenAI-messages export (about 4.7 MB) and views of its document; 50
+sign-in attempts at once with a wrong password. The document is viewed twice: right
+after the upload (which answers before the page index is computed, so this view waits
+for it), then its second page, the steady state the 2 s target is for.
 
-    python -m benchmarks.abuse [--keep-log]
+Load averages are printed before and after. Everything it starts (the server, its
+worker processes, the database) is stopped or dropped at the end, also on Ctrl-C.
+Traffic goes to 127.0.0.1 only.
+
+    python -m benchmarks.abuse
 """
 
 from __future__ import annotations
