@@ -364,6 +364,18 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks.run", "--docs", *session.posargs)
 
 
+@nox.session(requires=["db-prep"])
+def abuse(session: nox.Session) -> None:
+    """Hostile uploads and floods against the real server: is /healthz still quick?
+
+    Starts `glossator serve` on a database of its own and prints, per scenario, the
+    health check's median and worst latency (target < 0.5 s) and what the scenario got;
+    it stops everything it started. Exit status 1 when a target is missed.
+    """
+    _sync(session, "bench")
+    session.run("python", "-m", "benchmarks.abuse", *session.posargs)
+
+
 # ============================================================================ pgsandbox release
 #: What pgsandbox's own suite needs besides pgsandbox, in every cell (not what varies).
 COMPAT_TEST_NEEDS = ("pytest-randomly",)

@@ -135,9 +135,33 @@ EXPECTATIONS: dict[str, tuple[str, list[str | None], list[str]]] = {
         [None, "Greek dates"],
         [
             '<h2 class="turn-author">Tool (roman_to_int)</h2>',
+            "<p><em>[called the tool roman_to_int]</em></p>",
+            '<code class="language-json">{"numeral": "MCMXLIV"}',
             "<strong>1944</strong>",
             "Ἀθῆναι",
             "<code>Ol. 87.1</code>",
+        ],
+    ),
+    "claude_artifacts_unordered": (
+        "claude",
+        ["A page for the exhibition", "Ordering by time"],
+        [
+            "<p><em>Artifact: Psalter page</em></p>",
+            '<pre><code class="language-html">&lt;!DOCTYPE html&gt;',
+            "&lt;script&gt;alert('artifact')&lt;/script&gt;",
+            "<p><em>Artifact: exhibit.css</em></p>",
+            '<code class="language-css">h1 { font-variant: small-caps; }',
+        ],
+    ),
+    "chatgpt_voice_citations": (
+        "chatgpt",
+        ["Voice notes on a charter"],
+        [
+            '<ul class="attachments"><li>charter-transcription.pdf</li><li>seal.jpg</li></ul>',
+            "<p>The dating clause gives 1148, which fits the witness list.</p>",
+            "<p><em>[voice]</em> Could the scribe have used the Pisan style of the year?</p>",
+            "<p><em>[voice]</em> Yes: the Pisan year runs nine months ahead",
+            "<li>witness-list.xlsx</li>",
         ],
     ),
 }
@@ -217,6 +241,97 @@ class TestTurns:
             "Translate this colophon: 書寫於長安，貞觀十年。",
         ]
         assert "The era name Zhenguan" not in document.plain_text  # thinking is left out
+
+    def test_claude_follows_parent_links_to_the_latest_message(self) -> None:
+        """Shuffled messages with parents: root to latest, the retried branch left out."""
+        conversation = parse_export(_source("claude_artifacts_unordered"))[0]
+        texts = [turn.markdown.strip() for turn in conversation.turns]
+        assert [turn.role for turn in conversation.turns] == [
+            "user",
+            "assistant",
+            "user",
+            "assistant",
+        ]
+        assert texts[0].startswith("Write a small HTML page")
+        assert texts[2] == "Put the stylesheet in a separate file instead."
+        assert not any("Make it blue" in text for text in texts)
+
+    def test_claude_without_parents_is_in_time_order(self) -> None:
+        """Without parent links, created_at decides (mixed Z and +00:00 forms)."""
+        conversation = parse_export(_source("claude_artifacts_unordered"))[1]
+        assert [turn.markdown.split(":")[0] for turn in conversation.turns] == [
+            "First",
+            "Second",
+            "Third",
+        ]
+
+    def test_claude_without_times_keeps_the_array_order(self) -> None:
+        """No created_at and no parents: the export's order is all there is."""
+
+        def drop_times(export: Any) -> None:
+            for message in export[1]["chat_messages"]:
+                del message["created_at"]
+
+        conversation = parse_export(_mutated("claude_artifacts_unordered", drop_times))[1]
+        assert [turn.markdown.split(":")[0] for turn in conversation.turns] == [
+            "Third",
+            "First",
+            "Second",
+        ]
+
+    def test_claude_artifacts_become_labelled_code_blocks(self) -> None:
+        """The artifact's HTML and CSS stay line by line in a code block, not a paragraph."""
+        document = import_conversations(_source("claude_artifacts_unordered"))[0]
+        lines = document.plain_text.split("\n")
+        assert "Artifact: Psalter page" in lines
+        assert "  .caption { font-style: italic; }" in lines
+        assert "  <h1>The Luttrell Psalter</h1>" in lines
+        assert "<antArtifact" not in document.plain_text
+        assert "Artifact: exhibit.css" in lines
+
+    def test_an_unclosed_artifact_tag_stays_text(self) -> None:
+        """A cut-off artifact is left as the message's (escaped) text, in linear time."""
+        export = [
+            {
+                "name": "Cut off",
+                "chat_messages": [
+                    {"sender": "assistant", "text": "<antArtifact type='x'" * 20_000},
+                ],
+            }
+        ]
+        (document,) = import_conversations(json.dumps(export))
+        assert document.plain_text.count("<antArtifact") == 20_000
+
+    def test_chatgpt_keeps_attachments_and_voice_and_drops_citation_markers(self) -> None:
+        """File names and voice transcripts are kept, labelled; no private-use character."""
+        document = import_conversations(_source("chatgpt_voice_citations"))[0]
+        assert "charter-transcription.pdf" in document.plain_text
+        assert "[voice] Could the scribe" in document.plain_text
+        assert not any("\ue000" <= char <= "\uf8ff" for char in document.plain_text)
+        assert "cite" not in document.plain_text
+        # The last message has no text, only an attachment: it is still a turn.
+        assert document.plain_text.endswith("User\nwitness-list.xlsx")
+
+    def test_openai_tool_calls_with_null_content_are_shown(self) -> None:
+        """An assistant message that only calls a tool shows the call and its arguments."""
+        export = {
+            "messages": [
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"function": {"name": "lookup", "arguments": '{"q": "```"}'}},
+                        {"function": {"name": "noargs", "arguments": ""}},
+                    ],
+                },
+                {"role": "assistant", "content": None, "function_call": {"name": "legacy"}},
+            ]
+        }
+        (document,) = import_conversations(json.dumps(export))
+        assert "[called the tool lookup]" in document.plain_text
+        assert '{"q": "```"}' in document.plain_text.split("\n")
+        assert "[called the tool noargs]" in document.plain_text
+        assert "[called the tool legacy]" in document.plain_text
 
     def test_markdown_headings_move_below_the_turn_heading(self) -> None:
         """# in a message is <h3>, never competing with the turn's <h2>."""

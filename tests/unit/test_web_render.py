@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from glossator.importers import html_to_plain_text, normalize_html
 from glossator.services import HighlightRecord
-from glossator.web._render import render_annotated_html
+from glossator.web._render import RenderedPage, render_annotated_html, render_document_page
 
 GENERATED = Path(__file__).resolve().parents[2] / "fixtures" / "generated"
 _CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -318,9 +318,9 @@ class TestHighlights:
         highlights = [_highlight(1, 4, 15, "claim"), _highlight(2, 10, 19, "evidence")]
         assert _render(self.TEXT, highlights) == (
             '<p><span class="t" data-start="0">The '
-            '<mark class="hl hl-1" data-highlights="1" title="claim">quick </mark>'
-            '<mark class="hl hl-2" data-highlights="1 2" title="claim; evidence">brown</mark>'
-            '<mark class="hl hl-1" data-highlights="2" title="evidence"> fox</mark>'
+            '<mark class="hl hl-1" data-highlights="1">quick </mark>'
+            '<mark class="hl hl-2" data-highlights="1 2">brown</mark>'
+            '<mark class="hl hl-1" data-highlights="2"> fox</mark>'
             "</span></p>"
         )
 
@@ -344,31 +344,45 @@ class TestHighlights:
         ]
         assert {mark.highlight_ids for mark in reader.marks} == {(7,)}
 
-    def test_titles_default_to_the_tag_and_labels_replace_them(self) -> None:
-        """Without labels a mark's title is the tag; with them, the label given per id."""
-        highlights = [_highlight(1, 0, 3, "claim", comment="ignored without labels")]
-        (default,) = _read(_render(self.TEXT, highlights)).marks
-        assert default.title == "claim"
-        labelled = render_annotated_html(
-            self.TEXT, "The quick brown fox", highlights, labels={1: "claim: why?"}
-        )
-        (mark,) = _read(str(labelled)).marks
-        assert mark.title == "claim: why?"
+    def test_marks_name_highlights_by_id_and_carry_no_labels(self) -> None:
+        """Tags and comments are not repeated in marks (the page lists them once)."""
+        comment = "a long comment " * 70
+        highlights = [_highlight(1, 0, 3, "claim", comment=comment)]
+        rendered = _render(self.TEXT, highlights)
+        (mark,) = _read(rendered).marks
+        assert (mark.highlight_ids, mark.title) == ((1,), "")
+        assert "claim" not in rendered
+        assert "comment" not in rendered
 
-    def test_hostile_labels_and_text_are_escaped(self) -> None:
-        """A tag or comment with markup cannot break out of the title attribute."""
+    def test_nested_highlights_grow_the_markup_by_ids_only(self) -> None:
+        """150 nested highlights with 1,000-character comments: kilobytes, not 23 MB.
+
+        Every mark lists the ids covering it, so the markup still grows with the square
+        of the nesting, but by a few bytes per id instead of every label.
+        """
+        words = " ".join(f"w{number}" for number in range(400))
+        html = f"<p>{words}</p>"
+        plain = html_to_plain_text(html)
+        highlights = [
+            _highlight(number, number * 4, len(plain) - number * 4, "tag", comment="c" * 1000)
+            for number in range(1, 151)
+        ]
+        rendered = _render(html, highlights)
+        _assert_spans_tile(rendered, plain)
+        assert len(rendered) < 300_000
+        assert "ccc" not in rendered
+
+    def test_hostile_text_is_escaped(self) -> None:
+        """Markup in the text cannot break out of a mark."""
         html = "<p>&lt;b&gt;bold?&lt;/b&gt; plain</p>"
         plain = html_to_plain_text(html)
         hostile = '"><script>alert(1)</script>'
-        rendered = str(
-            render_annotated_html(html, plain, [_highlight(1, 0, 8, hostile)], labels={1: hostile})
-        )
+        rendered = str(render_annotated_html(html, plain, [_highlight(1, 0, 8, hostile)]))
         assert "<script" not in rendered
         assert "<b>" not in rendered
-        assert 'title="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in rendered
         assert ">&lt;b&gt;bold?</mark>" in rendered
         (mark,) = _assert_spans_tile(rendered, plain).marks
-        assert (mark.title, mark.text) == (hostile, "<b>bold?")
+        assert (mark.highlight_ids, mark.text) == ((1,), "<b>bold?")
 
     def test_highlights_outside_every_span_draw_nothing(self) -> None:
         """A range over a block boundary only, or past the text, adds no mark."""
@@ -400,9 +414,9 @@ class TestPlainTextFallback:
         assert "<b>" not in rendered
         assert '<p><span class="t" data-start="9"></span></p>' in rendered
         reader = _assert_spans_tile(rendered, stored)
-        assert [(mark.offset, mark.text, mark.title) for mark in reader.marks] == [
-            (3, "x</b>", "q"),
-            (10, "en", "q"),
+        assert [(mark.offset, mark.text, mark.highlight_ids) for mark in reader.marks] == [
+            (3, "x</b>", (5,)),
+            (10, "en", (5,)),
         ]
 
     def test_an_empty_document_renders_empty(self) -> None:
@@ -463,3 +477,96 @@ class TestImportedDocuments:
         _assert_spans_tile(rendered, plain)
         assert "@page" not in rendered
         assert "&lt;script&gt;alert('rtf')&lt;/script&gt;" in rendered
+
+
+class TestPages:
+    """Large documents in pages: bounded pages that together are the whole document."""
+
+    HTML = (
+        "<article>"
+        + "".join(
+            f"<section><h2>Part {part}</h2>"
+            + "".join(f"<p>Sentence {part}.{line} of the <b>text</b>.</p>" for line in range(40))
+            + "<pre>code\n  kept</pre></section>"
+            for part in range(30)
+        )
+        + "</article>"
+    )
+
+    def _pages(self) -> list[RenderedPage]:
+        plain = html_to_plain_text(self.HTML)
+        first = render_document_page(self.HTML, plain, [], page=1, page_chars=2_000)
+        return [first] + [
+            render_document_page(self.HTML, plain, [], page=number, page_chars=2_000)
+            for number in range(2, first.count + 1)
+        ]
+
+    def test_pages_together_map_the_whole_text_and_each_is_bounded(self) -> None:
+        """Every page's spans are right; all pages cover every character once."""
+        plain = html_to_plain_text(self.HTML)
+        pages = self._pages()
+        assert len(pages) > 10
+        covered: list[int] = []
+        for page in pages:
+            reader = _read(str(page.html))
+            for span in reader.spans:
+                assert plain[span.start : span.start + len(span.text)] == span.text
+                covered.extend(range(span.start, span.start + len(span.text)))
+            assert page.end - page.start < 2 * 2_000 + 200
+            assert len(str(page.html)) < 10 * (page.end - page.start) + 1_000
+        assert len(covered) == len(set(covered))  # no character on two pages
+        missing = set(range(len(plain))) - set(covered)
+        assert {plain[index] for index in missing} <= {"\n"}
+        assert [page.start for page in pages[1:]] == [page.end for page in pages[:-1]]
+
+    def test_open_elements_are_closed_and_opened_again(self) -> None:
+        """Each page is well-formed on its own, starting inside the article."""
+        for page in self._pages():
+            markup = str(page.html)
+            assert markup.startswith("<article>")
+            assert markup.endswith("</article>")
+            assert markup.count("<section>") == markup.count("</section>")
+            assert "<section></section>" not in markup
+
+    def test_a_page_from_the_index_is_the_page_from_a_full_pass(self) -> None:
+        """Rendering one page from the remembered index gives the same markup."""
+        plain = html_to_plain_text(self.HTML)
+        highlights = [_highlight(1, 100, 5_000), _highlight(2, 4_000, 4_100)]
+        full = render_document_page(self.HTML, plain, highlights, page=3, page_chars=2_000)
+        assert full.index is not None
+        for number in range(1, full.count + 1):
+            from_index = render_document_page(
+                self.HTML, plain, highlights, page=number, page_chars=2_000, index=full.index
+            )
+            again = render_document_page(
+                self.HTML, plain, highlights, page=number, page_chars=2_000
+            )
+            assert (from_index.html, from_index.start, from_index.end) == (
+                again.html,
+                again.start,
+                again.end,
+            )
+
+    def test_an_index_of_another_document_is_not_used(self) -> None:
+        """A stale index (the HTML changed) is detected; the page is right anyway."""
+        plain = html_to_plain_text(self.HTML)
+        stale = render_document_page(self.HTML, plain, [], page=1, page_chars=2_000).index
+        other_html = self.HTML.replace("Sentence", "Phrase..")
+        other_plain = html_to_plain_text(other_html)
+        page = render_document_page(
+            other_html, other_plain, [], page=2, page_chars=2_000, index=stale
+        )
+        _assert_spans_tile_part(str(page.html), other_plain)
+
+    def test_page_numbers_out_of_range_give_the_first_or_last_page(self) -> None:
+        """Page 0 is the first page, page 10,000 the last."""
+        plain = html_to_plain_text(self.HTML)
+        low = render_document_page(self.HTML, plain, [], page=0, page_chars=2_000)
+        high = render_document_page(self.HTML, plain, [], page=10_000, page_chars=2_000)
+        assert (low.number, high.number) == (1, high.count)
+        assert high.end == len(plain)
+
+
+def _assert_spans_tile_part(markup: str, plain_text: str) -> None:
+    for span in _read(markup).spans:
+        assert plain_text[span.start : span.start + len(span.text)] == span.text

@@ -62,6 +62,10 @@ class DocumentTooLarge(InvalidImport):
         self.size = size
         self.limit = limit
 
+    def __reduce__(self) -> tuple[type[DocumentTooLarge], tuple[int, int]]:
+        """Pickle by the constructor's arguments (imports run in worker processes)."""
+        return (type(self), (self.size, self.limit))
+
 
 class NotRtf(InvalidImport):
     """The file does not start with the ``{\\rtf`` header, whatever its name says."""

@@ -168,12 +168,16 @@ def strip_volatile_metadata(html: bytes) -> bytes:
     return _VOLATILE_META.sub(b"", html)
 
 
-async def convert_rtf_to_html(data: bytes, options: RtfOptions | None = None) -> str:
+async def convert_rtf_to_html(
+    data: bytes, options: RtfOptions | None = None, *, checked: bool = False
+) -> str:
     """Convert RTF to HTML with LibreOffice (raw, not yet sanitised).
 
     Args:
         data: The RTF file's bytes.
         options: Limits and the ``soffice`` path; defaults when omitted.
+        checked: The caller already ran :func:`check_rtf` on ``data`` with these options'
+            ``max_bytes`` (the web app runs it in a worker process: it reads every byte).
 
     Returns:
         LibreOffice's HTML without its volatile metadata (UTF-8 decoded).
@@ -185,7 +189,8 @@ async def convert_rtf_to_html(data: bytes, options: RtfOptions | None = None) ->
         ImportFailed: It exited with an error or wrote no HTML.
     """
     options = options or RtfOptions()
-    check_rtf(data, max_bytes=options.max_bytes)
+    if not checked:
+        check_rtf(data, max_bytes=options.max_bytes)
     soffice = find_soffice(options.soffice)
     with tempfile.TemporaryDirectory(prefix="glossator-rtf-") as workdir:
         work = Path(workdir)

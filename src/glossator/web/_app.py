@@ -21,6 +21,7 @@ from glossator import db
 from glossator.errors import ConfigurationError
 from glossator.web._api import api_routes
 from glossator.web._errors import RequestIdMiddleware, exception_handlers
+from glossator.web._offload import close_shared_pool
 from glossator.web._pages import page_routes
 from glossator.web._security import SameOriginMiddleware, SecurityHeadersMiddleware
 from glossator.web._throttle import SignInThrottle
@@ -108,6 +109,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
+            close_shared_pool()  # the import and rendering worker processes
             await db.dispose_engines()
 
     environment = jinja2.Environment(

@@ -3,11 +3,17 @@
 Pages use plain HTML forms (each with the session's CSRF token) and the JSON API from
 ``static/app.js`` (highlights, export progress). A page the user may not see answers
 404 with no data; without a session, pages redirect to ``/login?next=...``.
+
+The document page shows one page of the document (``?page=N``, about
+:data:`~glossator.web._render.PAGE_TEXT_CHARS` characters of text each) and every
+highlight once, in the sidebar, with its quote cut to :data:`QUOTE_CHARS` characters.
+Large documents are rendered in a worker process (:mod:`glossator.web._page_index`), so
+they never hold up other requests.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -16,7 +22,8 @@ from glossator import services
 from glossator.errors import ValidationError
 from glossator.web import _authz
 from glossator.web._input import check_form
-from glossator.web._render import render_annotated_html
+from glossator.web._page_index import render_page
+from glossator.web._render import MarkRange
 from glossator.web._security import (
     CSRF_FORM_FIELD,
     check_csrf,
@@ -35,9 +42,11 @@ if TYPE_CHECKING:
     from glossator.services import UserRecord
     from glossator.settings import Settings
 
-__all__ = ["page_routes", "safe_next"]
+__all__ = ["QUOTE_CHARS", "page_routes", "safe_next"]
 
 _DEFAULT_PAGE = "/workspaces"
+#: The longest quote shown per highlight in the sidebar (a highlight may cover a book).
+QUOTE_CHARS: Final = 300
 
 
 def safe_next(target: str | None) -> str:
@@ -172,7 +181,7 @@ async def document_upload(request: Request) -> Response:
 
 
 async def document_page(request: Request) -> Response:
-    """GET /documents/{id}: the document with its highlights, to select and annotate."""
+    """GET /documents/{id}?page=N: a page of the document with its highlights."""
     user = await require_user(request)
     document, workspace = await _authz.visible_document(user, request.path_params["document_id"])
     highlights = await services.list_highlights(document.id)
@@ -180,27 +189,44 @@ async def document_page(request: Request) -> Response:
         author_id: (await services.get_user(author_id)).display_name
         for author_id in {highlight.author_id for highlight in highlights}
     }
-    labels = {
-        highlight.id: ": ".join(filter(None, (highlight.tag, highlight.comment)))
-        for highlight in highlights
-    }
+    rendered = await render_page(
+        document.id,
+        document.html,
+        document.plain_text,
+        [MarkRange(h.id, h.start_offset, h.end_offset) for h in highlights],
+        _page_number(request.query_params.get("page")),
+    )
     context = {
         "user": user,
         "workspace": workspace,
         "document": document,
-        "content": render_annotated_html(
-            document.html, document.plain_text, highlights, labels=labels
-        ),
+        "content": rendered.html,
+        "page": rendered,
         "highlights": [
             {
                 "record": highlight,
                 "author": authors[highlight.author_id],
-                "quote": document.plain_text[highlight.start_offset : highlight.end_offset],
+                "quote": _quote(document.plain_text, highlight.start_offset, highlight.end_offset),
+                "label": ": ".join(filter(None, (highlight.tag, highlight.comment))),
+                "on_page": highlight.start_offset < rendered.end
+                and highlight.end_offset > rendered.start,
             }
             for highlight in highlights
         ],
     }
     return _render(request, "document.html", context)
+
+
+def _page_number(value: str | None) -> int:
+    """``?page=`` as a number from 1; anything else is page 1 (past the end: the last)."""
+    if value is None or not value.isdecimal() or len(value) > 9:
+        return 1
+    return max(1, int(value))
+
+
+def _quote(text: str, start: int, end: int) -> str:
+    quote = text[start : min(end, start + QUOTE_CHARS)]
+    return quote + "…" if end - start > QUOTE_CHARS else quote
 
 
 def _text(value: object) -> str:

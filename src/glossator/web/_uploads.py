@@ -4,6 +4,11 @@ The request body's size is limited before it is read (``max_body_size`` on the u
 routes, 413); the importers check sizes again. A file's kind comes from the form's
 ``kind`` field, else from its extension: ``.rtf`` (LibreOffice), ``.json`` (a
 conversation export; one document per conversation), ``.html``/``.htm``.
+
+Importing never runs on the event loop: LibreOffice is a subprocess awaited
+asynchronously, and everything CPU-bound (JSON parsing, Markdown, sanitising, plain text)
+runs in a worker process of :mod:`glossator.web._offload`, killed after
+:data:`IMPORT_TIME_LIMIT` seconds (a 422 that says so).
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from typing import TYPE_CHECKING, Final
 from glossator import services
 from glossator.db.models import SourceKind
 from glossator.errors import ValidationError
-from glossator.importers import (
-    InvalidImport,
-    RtfOptions,
-    import_conversations,
-    import_rtf,
-    normalize_html,
+from glossator.importers import InvalidImport, RtfOptions, convert_rtf_to_html
+from glossator.importers._bytes import (
+    check_rtf_bytes,
+    import_html_bytes,
+    import_json_bytes,
+    normalize_converted_html,
 )
+from glossator.web._offload import shared_pool
+from glossator.web._page_index import start_page_index
 
 if TYPE_CHECKING:
     from starlette.datastructures import FormData
@@ -29,7 +36,11 @@ if TYPE_CHECKING:
     from glossator.importers import NormalizedDocument
     from glossator.settings import Settings
 
-__all__ = ["Upload", "read_upload", "store_upload"]
+__all__ = ["IMPORT_TIME_LIMIT", "Upload", "read_upload", "store_upload"]
+
+#: Seconds the CPU-bound part of one import may take (LibreOffice has its own limit).
+#: A 100,000-message export (4.7 MB) takes about 18 s on two quiet cores.
+IMPORT_TIME_LIMIT: Final = 60.0
 
 _KIND_BY_EXTENSION: Final = {
     ".rtf": SourceKind.RTF,
@@ -80,15 +91,26 @@ async def read_upload(form: FormData) -> Upload:
 
 
 async def _import(upload: Upload, settings: Settings) -> list[NormalizedDocument]:
+    pool = shared_pool()
+    what = f"importing {upload.filename!r}"
     if upload.kind is SourceKind.RTF:
-        return [await import_rtf(upload.data, RtfOptions(max_bytes=settings.max_upload_bytes))]
+        options = RtfOptions(max_bytes=settings.max_upload_bytes)
+        await pool.run(
+            check_rtf_bytes, upload.data, options.max_bytes, time_limit=IMPORT_TIME_LIMIT, what=what
+        )
+        html = await convert_rtf_to_html(upload.data, options, checked=True)
+        return await pool.run(
+            normalize_converted_html, html, time_limit=IMPORT_TIME_LIMIT, what=what
+        )
     if upload.kind is SourceKind.CONVERSATION:
-        return import_conversations(upload.data, max_bytes=settings.max_upload_bytes)
-    try:
-        text = upload.data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidImport(f"the HTML file is not UTF-8 text ({error.reason})") from None
-    return [normalize_html(text)]
+        return await pool.run(
+            import_json_bytes,
+            upload.data,
+            settings.max_upload_bytes,
+            time_limit=IMPORT_TIME_LIMIT,
+            what=what,
+        )
+    return await pool.run(import_html_bytes, upload.data, time_limit=IMPORT_TIME_LIMIT, what=what)
 
 
 async def store_upload(
@@ -113,9 +135,11 @@ async def store_upload(
         title = (upload.title or document.title or fallback)[:200]
         if upload.title and len(documents) > 1:
             title = f"{upload.title[:190]} ({number})"
-        stored.append(
-            await services.add_document(
-                workspace_id, title, upload.kind, document.html, document.plain_text
-            )
+        record = await services.add_document(
+            workspace_id, title, upload.kind, document.html, document.plain_text
         )
+        stored.append(record)
+    for record in stored:
+        # Large documents get their page index now, so that their first view is quick.
+        start_page_index(record.id, record.html, record.plain_text)
     return stored

@@ -86,6 +86,9 @@ class TestAnnotationFlow:
         marks = page.locator("#document mark.hl")
         assert marks.count() == 1
         assert marks.inner_text() == PHRASE
+        # The mark carries ids only; the script builds its tooltip from the highlight list.
+        assert marks.get_attribute("data-highlights")
+        marks.hover()
         assert marks.get_attribute("title") == f"evidence: {COMMENT}"
         assert page.inner_text("#highlight-list .comment") == COMMENT
         assert page.inner_text("#highlight-list .quote") == PHRASE

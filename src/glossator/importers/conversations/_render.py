@@ -16,6 +16,12 @@ Markdown goes through markdown-it-py (CommonMark plus tables and strikethrough) 
 HTML disabled, so HTML typed into a chat shows as text; headings inside messages move
 down two levels (``#`` becomes ``<h3>``) to stay below the turn's ``<h2>``. The result is
 sanitised like every import (:mod:`glossator.importers.html`).
+
+markdown-it-py's inline parser (links, emphasis) rescans from every ``[`` that is not
+closed, so one paragraph of ``"[a" * 200_000`` takes seconds and grows with the square of
+its length. A paragraph longer than :data:`INLINE_MARKDOWN_LIMIT` characters is therefore
+shown as plain text (still a paragraph, still escaped): no real message has a paragraph
+that long with Markdown in it, and the cost of rendering stays linear in the input.
 """
 
 from __future__ import annotations
@@ -24,19 +30,43 @@ from html import escape
 from typing import TYPE_CHECKING, Final
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 if TYPE_CHECKING:
+    from markdown_it.rules_core import StateCore
+
     from glossator.importers.conversations._model import Conversation, Turn
 
-__all__ = ["UNTITLED", "render_conversation", "render_markdown"]
+__all__ = ["INLINE_MARKDOWN_LIMIT", "UNTITLED", "render_conversation", "render_markdown"]
 
 UNTITLED: Final = "Untitled conversation"
 _HEADING_SHIFT: Final = 2
+#: The longest paragraph (inline content) whose inline Markdown is parsed; see the docs.
+INLINE_MARKDOWN_LIMIT: Final = 20_000
+
+
+def _bounded_inline(state: StateCore) -> None:
+    """markdown-it's ``inline`` core rule, except that over-long paragraphs stay text."""
+    for token in state.tokens:
+        if token.type != "inline":
+            continue
+        if token.children is None:
+            token.children = []
+        if len(token.content) > INLINE_MARKDOWN_LIMIT:
+            token.children.append(Token("text", "", 0, content=token.content))
+        else:
+            state.md.inline.parse(token.content, state.md, state.env, token.children)
+
+
+def _markdown_parser() -> MarkdownIt:
+    parser = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    parser.enable(["table", "strikethrough"])
+    parser.core.ruler.at("inline", _bounded_inline)
+    return parser
+
 
 # One parser for the process: MarkdownIt instances are reusable and rendering is pure.
-_MARKDOWN: Final = MarkdownIt(
-    "commonmark", {"html": False, "linkify": False, "typographer": False}
-).enable(["table", "strikethrough"])
+_MARKDOWN: Final = _markdown_parser()
 
 
 def render_markdown(text: str) -> str:

@@ -17,10 +17,18 @@ last child at every step). Message content types: ``text`` and ``multimodal_text
 ``execution_output`` (``text``, shown as a code block). Hidden messages
 (``metadata.is_visually_hidden_from_conversation``), empty system messages and content
 types without text (browsing displays, reasoning summaries) are left out.
+
+Files attached to a message (``metadata.attachments``: ``{"name": ...}``) are listed by
+name. Voice mode stores what was said as ``audio_transcription`` parts (``text``): they
+are kept, marked "[voice]"; the audio itself is not. Search answers carry citation
+markers in Unicode's private use area (``\ue200cite\ue202turn0search1\ue201``): they
+mean nothing outside ChatGPT's interface and are removed (with one space before them),
+as is any stray character of that block (U+E200 to U+E2FF).
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Final
 
 from glossator.importers.conversations._json import JsonReader
@@ -39,6 +47,12 @@ _ROLES: Final[dict[str, Role]] = {
     "system": "system",
     "tool": "tool",
 }
+
+
+# A whole marker (with the space before it), then any character of the block left over.
+# Each match stops at the next U+E200 or U+E201 and takes at most one space before it,
+# so the scan is linear however the markers are malformed.
+_CITATION: Final = re.compile(" ?\ue200[^\ue200\ue201]*\ue201|[\ue200-\ue2ff]")
 
 
 def looks_like(document: object) -> bool:
@@ -128,10 +142,29 @@ def _turn(node: Mapping[str, object], path: str) -> Turn | None:
     if isinstance(metadata, dict) and metadata.get("is_visually_hidden_from_conversation"):
         return None
     content = _READ.obj(_READ.field(message, "content", path), f"{path}.content")
-    text = _content_text(content, f"{path}.content")
-    if not text.strip():
+    text = _CITATION.sub("", _content_text(content, f"{path}.content"))
+    attachments = _attachment_names(metadata, f"{path}.metadata")
+    if not text.strip() and not attachments:
         return None
-    return Turn(role=role, author=_author_label(role, author, metadata, path), markdown=text)
+    return Turn(
+        role=role,
+        author=_author_label(role, author, metadata, path),
+        markdown=text,
+        attachments=attachments,
+    )
+
+
+def _attachment_names(metadata: object, path: str) -> tuple[str, ...]:
+    if not isinstance(metadata, dict):
+        return ()
+    entries = _READ.array(metadata.get("attachments") or [], f"{path}.attachments")
+    names: list[str] = []
+    for index, raw in enumerate(entries):
+        entry = _READ.obj(raw, f"{path}.attachments[{index}]")
+        name = _READ.optional_string(entry, "name", f"{path}.attachments[{index}]")
+        if name and name not in names:
+            names.append(name)
+    return tuple(names)
 
 
 def _content_text(content: Mapping[str, object], path: str) -> str:
@@ -143,7 +176,7 @@ def _content_text(content: Mapping[str, object], path: str) -> str:
             if isinstance(part, str):
                 texts.append(part)
             elif isinstance(part, dict):
-                texts.append("*[image]*" if "image" in str(part.get("content_type")) else "")
+                texts.append(_part_text(part))
             else:
                 _READ.fail(f"{path}.parts[{index}]", "should be a string or an object")
         return "\n\n".join(text for text in texts if text)
@@ -154,6 +187,14 @@ def _content_text(content: Mapping[str, object], path: str) -> str:
             language = ""
         return f"```{language}\n{code}\n```" if code.strip() else ""
     return ""
+
+
+def _part_text(part: Mapping[str, object]) -> str:
+    part_type = str(part.get("content_type"))
+    if part_type == "audio_transcription":
+        spoken = part.get("text")
+        return f"*[voice]* {spoken}" if isinstance(spoken, str) and spoken.strip() else ""
+    return "*[image]*" if "image" in part_type else ""
 
 
 def _author_label(role: Role, author: Mapping[str, object], metadata: object, path: str) -> str:

@@ -16,11 +16,16 @@ An object with a ``messages`` array, or an array of such objects; each message h
         ],
     }
 
-``developer`` messages are shown as system messages; images as "[image]".
+``developer`` messages are shown as system messages; images as "[image]". An assistant
+message that calls tools (``tool_calls: [{"function": {"name", "arguments"}}]``, or the
+older ``function_call``) shows each call, labelled with the tool's name, its arguments
+as a code block, after the message's text (which is often ``null``).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import TYPE_CHECKING, Final
 
 from glossator.importers.conversations._json import JsonReader
@@ -79,11 +84,42 @@ def _turn(message: Mapping[str, object], path: str) -> Turn | None:
     if role is None:
         _READ.fail(f"{path}.role", f"is {role_name!r}, not one of {sorted(_ROLES)}")
     text = _content_text(_READ.field(message, "content", path), f"{path}.content")
+    calls = _tool_calls(message, path)
+    text = "\n\n".join(piece for piece in (text, *calls) if piece.strip())
     if not text.strip():
         return None
     name = _READ.optional_string(message, "name", path)
     author = f"{ROLE_LABELS[role]} ({name})" if name else ROLE_LABELS[role]
     return Turn(role=role, author=author, markdown=text)
+
+
+def _tool_calls(message: Mapping[str, object], path: str) -> list[str]:
+    calls: list[tuple[Mapping[str, object], str]] = []
+    raw_calls = message.get("tool_calls")
+    if raw_calls is not None:
+        for index, raw in enumerate(_READ.array(raw_calls, f"{path}.tool_calls")):
+            call = _READ.obj(raw, f"{path}.tool_calls[{index}]")
+            function = call.get("function")
+            if isinstance(function, dict):
+                calls.append((function, f"{path}.tool_calls[{index}].function"))
+    if isinstance(message.get("function_call"), dict):
+        function_call = message["function_call"]
+        assert isinstance(function_call, dict)  # for mypy: checked just above
+        calls.append((function_call, f"{path}.function_call"))
+    return [_call_text(function, call_path) for function, call_path in calls]
+
+
+def _call_text(function: Mapping[str, object], path: str) -> str:
+    name = _READ.optional_string(function, "name", path) or "unnamed"
+    arguments = function.get("arguments")
+    if not isinstance(arguments, str):
+        arguments = "" if arguments is None else json.dumps(arguments, ensure_ascii=False)
+    label = f"*[called the tool {name}]*"
+    if not arguments.strip():
+        return label
+    longest = max((len(run) for run in re.findall(r"`+", arguments)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{label}\n\n{fence}json\n{arguments}\n{fence}"
 
 
 def _content_text(content: object, path: str) -> str:

@@ -66,9 +66,27 @@
     return end > start ? { start, end } : null;
   }
 
+  // A mark names the highlights covering it (data-highlights); their labels are on the
+  // page once, in the highlight list. The tooltip is built when the pointer arrives.
+  function labelMarks(root) {
+    const labels = new Map();
+    for (const item of document.querySelectorAll("#highlight-list [data-highlight-id]")) {
+      labels.set(item.dataset.highlightId, item.dataset.label || "");
+    }
+    const label = (mark) => {
+      if (mark && !mark.hasAttribute("title")) {
+        const ids = (mark.dataset.highlights || "").split(" ").filter(Boolean);
+        mark.title = ids.map((id) => labels.get(id) || "").join("; ");
+      }
+    };
+    root.addEventListener("mouseover", (event) => label(event.target.closest("mark.hl")));
+    root.addEventListener("focusin", (event) => label(event.target.closest("mark.hl")));
+  }
+
   function setupDocumentPage() {
     const root = document.getElementById("document");
     if (!root) return;
+    labelMarks(root);
     const documentId = root.dataset.documentId;
     const form = document.getElementById("highlight-form");
     const status = document.getElementById("highlight-status");
