@@ -227,6 +227,15 @@ class TestSanitiser:
         assert once.count(ID_PREFIX) == 3
 
 
+class TestInvalidText:
+    def test_a_lone_surrogate_is_refused_with_its_place(self) -> None:
+        """Text no encoder can write (a JSON "\\ud800" escape) is an InvalidImport, not a crash."""
+        from glossator.importers.errors import InvalidImport
+
+        with pytest.raises(InvalidImport, match=r"\\ud800 at character 6.*lone surrogate"):
+            sanitize_html("<p>ab\ud800</p>")
+
+
 class TestPlainText:
     def test_blocks_become_lines_and_inline_whitespace_collapses(self) -> None:
         """Each block is a line; runs of whitespace inside a block become one space."""

@@ -34,6 +34,8 @@ from typing import Final
 
 import nh3
 
+from glossator.importers.errors import InvalidImport
+
 __all__ = [
     "ALLOWED_TAGS",
     "BLOCK_TAGS",
@@ -162,7 +164,18 @@ def sanitize_html(html: str) -> str:
         An HTML fragment safe to insert into glossator's pages.
     """
     # A NUL byte is never meaningful in HTML; html5ever would turn it into U+FFFD.
-    return _CLEANER.clean(html.replace("\x00", "")).strip()
+    html = html.replace("\x00", "")
+    try:
+        return _CLEANER.clean(html).strip()
+    except UnicodeEncodeError as exc:
+        # A lone surrogate (JSON's "\ud800" escape, say) is no text at all, and neither
+        # the sanitiser nor the database can hold it: refuse the file, naming the place.
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
+        msg = (
+            f"the file's text holds {bad} at character {exc.start + 1}, which is not a valid "
+            "Unicode character (a lone surrogate); fix or re-export the file"
+        )
+        raise InvalidImport(msg) from None
 
 
 # ----------------------------------------------------------------------------- plain text
