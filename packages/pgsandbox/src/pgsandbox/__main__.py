@@ -19,6 +19,7 @@ from pgsandbox._audit import audit_paths
 from pgsandbox._cluster import Cluster
 from pgsandbox._controller import reap_leftovers
 from pgsandbox._errors import PgsandboxError
+from pgsandbox._flake import run_flake
 from pgsandbox._naming import advisory_key, new_run_id
 from pgsandbox._server import resolve_server, url_from_environment
 from pgsandbox._stress import run_stress
@@ -180,6 +181,14 @@ def _stress(args: argparse.Namespace) -> int:
     return run_stress(counts, extra or ["tests"], args.url)
 
 
+def _flake(args: argparse.Namespace) -> int:
+    if args.runs < 1 or args.load < 0:
+        print("pgsandbox flake: --runs must be 1 or more, --load 0 or more", file=sys.stderr)
+        return 2
+    paths = [a for a in args.paths if a != "--"] or ["tests"]
+    return run_flake(args.runs, paths, load=args.load, workers=args.workers)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``python -m pgsandbox`` command line."""
     parser = argparse.ArgumentParser(prog="python -m pgsandbox", description=__doc__)
@@ -218,6 +227,14 @@ def main(argv: list[str] | None = None) -> int:
         "pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest (after --)"
     )
     stress.set_defaults(func=_stress)
+    flake = sub.add_parser(
+        "flake", help="run suites N times in random order (optionally under CPU load)"
+    )
+    flake.add_argument("--runs", type=int, default=5, help="how many runs (default 5)")
+    flake.add_argument("--load", type=int, default=0, help="CPU-burning processes alongside")
+    flake.add_argument("--workers", type=int, default=4, help="xdist workers (default 4)")
+    flake.add_argument("paths", nargs="*", help="test paths (default: tests)")
+    flake.set_defaults(func=_flake)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
