@@ -142,7 +142,7 @@ class TestConfigFactory:
         assert without.ret == pytest.ExitCode.INTERRUPTED
 
         ini = project.root / "tox.ini"  # pytester.makeini writes tox.ini
-        ini.write_text(ini.read_text() + "pgsandbox_alembic_config = appconfig:make_config\n")
+        ini.write_text(ini.read_text() + "\npgsandbox_alembic_config = appconfig:make_config\n")
         result = project.run()
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines(["*Config from appconfig:make_config*"])
