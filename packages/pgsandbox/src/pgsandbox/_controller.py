@@ -388,7 +388,15 @@ class RunController:
 
     def _check_and_drop(self, name: str) -> CanaryResult:
         assert self.server is not None
-        result = check_canary(self.server.url, name, self.run_id, remove=not self.settings.keep)
+        # Once the server is known full, the next canaries do not wait for a slot again.
+        full = self.trouble is not None and self.trouble[0] == LIMIT
+        result = check_canary(
+            self.server.url,
+            name,
+            self.run_id,
+            remove=not self.settings.keep,
+            **({"limit_wait_s": 0.0} if full else {}),
+        )
         if not result.checked:
             self.note(result.detail)
         self.canaries.append(result)

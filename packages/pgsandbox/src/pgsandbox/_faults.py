@@ -17,6 +17,7 @@ __all__ = [
     "LIMIT",
     "LOST",
     "ConnectionBudget",
+    "connection_cut",
     "known_budget",
     "limit_message",
     "per_worker_connections",
@@ -33,13 +34,20 @@ _LIMIT_PATTERN = re.compile(
     r"|TooManyConnectionsError",
     re.I,
 )
+#: Errors that only a server that is down (or going down) gives.
 _LOST_PATTERN = re.compile(
     r"connection refused|ConnectionRefusedError|Connect call failed"
-    r"|server closed the connection unexpectedly|terminating connection due to administrator"
     r"|the database system is shutting down|the database system is starting up"
-    r"|connection is closed|connection was closed in the middle of operation"
-    r"|ConnectionDoesNotExistError|cannot reach PostgreSQL|consuming input failed"
-    r"|No such file or directory\s+Is the server running",
+    r"|cannot reach PostgreSQL|No such file or directory\s+Is the server running",
+    re.I,
+)
+#: Errors of a connection the server ended: a stopped server gives them, but so does a
+#: pg_terminate_backend from a test. They count as the lost server's only once it is
+#: confirmed lost by one of the errors above.
+_CUT_PATTERN = re.compile(
+    r"server closed the connection unexpectedly|terminating connection due to administrator"
+    r"|connection was closed in the middle of operation|ConnectionDoesNotExistError"
+    r"|consuming input failed",
     re.I,
 )
 
@@ -54,6 +62,11 @@ def trouble_of(text: str) -> str | None:
     if _LOST_PATTERN.search(text):
         return LOST
     return None
+
+
+def connection_cut(text: str) -> bool:
+    """Whether an error's text says the server ended the connection (see ``_CUT_PATTERN``)."""
+    return bool(_CUT_PATTERN.search(text))
 
 
 def trouble_detail(kind: str, text: str) -> str:

@@ -28,7 +28,7 @@ from pgsandbox._diagnostics import (
 from pgsandbox._distribution import DB_PROPERTY, DistributionRecorder
 from pgsandbox._errors import ConfigurationError, MigrationFailed, PgsandboxError
 from pgsandbox._explain import explain
-from pgsandbox._faults import LOST, trouble_of
+from pgsandbox._faults import LOST, connection_cut, trouble_of
 from pgsandbox._loops import loop_scope_conflicts
 from pgsandbox._report import build_report, table_lines, verify, write_report
 from pgsandbox._settings import (
@@ -285,15 +285,24 @@ class _ReportCollector:
     def __init__(self, recorder: DistributionRecorder, controller: RunController) -> None:
         self.recorder = recorder
         self.controller = controller
-        #: Tests that failed because the server went away or was full.
-        self.fault_failures = 0
+        #: Failed tests by the fault their error shows: LOST, LIMIT, or "cut" (the server
+        #: ended the connection, which counts as LOST once the server is known lost).
+        self.fault_failures: dict[str, int] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         node = getattr(report, "node", None)  # xdist sets it on reports from workers
         worker = node.gateway.id if node is not None else "main"
         self.recorder.add(report, worker)
-        if report.failed and self.controller.note(str(report.longrepr)) is not None:
-            self.fault_failures += 1
+        if report.failed:
+            text = str(report.longrepr)
+            kind = self.controller.note(text) or ("cut" if connection_cut(text) else None)
+            if kind is not None:
+                self.fault_failures[kind] = self.fault_failures.get(kind, 0) + 1
+
+    def failures_from(self, trouble: str) -> int:
+        """How many tests failed because of the run's confirmed fault."""
+        counted = self.fault_failures.get(trouble, 0)
+        return counted + (self.fault_failures.get("cut", 0) if trouble == LOST else 0)
 
 
 # ============================================================================ finish
@@ -374,7 +383,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     for problem in state.problems:
         write(f"pgsandbox: {problem}", red=True, bold=True)
     collector = config.pluginmanager.get_plugin("pgsandbox-distribution")
-    failed = collector.fault_failures if isinstance(collector, _ReportCollector) else 0
+    kind = state.controller.trouble[0] if state.controller.trouble else ""
+    failed = collector.failures_from(kind) if isinstance(collector, _ReportCollector) else 0
     trouble = state.controller.trouble_line(failed)
     if trouble is not None:
         write(trouble, red=True, bold=True)
