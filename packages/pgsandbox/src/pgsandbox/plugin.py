@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 
 from pgsandbox._canary import CANARY_MESSAGE
@@ -201,7 +202,17 @@ def pytest_configure_node(node: Any) -> None:
     state = STATE.find(node.config)
     if state is None or state.controller is None:
         return
-    assignment = state.controller.prepare_worker(node.gateway.id)
+    controller = state.controller
+    try:
+        assignment = controller.prepare_worker(node.gateway.id)
+    except (PgsandboxError, psycopg.Error) as exc:
+        # A clean stop instead of an INTERNALERROR; pytest_unconfigure drops what exists.
+        controller.note(f"{type(exc).__name__}: {exc}")
+        reason = controller.trouble_line() or str(exc)
+        pytest.exit(
+            f"pgsandbox: could not prepare worker {node.gateway.id}'s database.\n{reason}",
+            returncode=pytest.ExitCode.INTERRUPTED,
+        )
     node.workerinput["pgsandbox"] = assignment.to_dict()
 
 
@@ -414,7 +425,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         read = sum(c.checked for c in controller.canaries)
         unread = len(controller.canaries) - read
         write(
-            f"pgsandbox: canaries {survived}/{read} survived"
+            (f"pgsandbox: canaries {survived}/{read} survived" if read else "pgsandbox: canaries")
             + (f", {unread} could not be read (server gone or full)" if unread else "")
             + f"; dropped the run's {len(controller.dropped)} database(s)"
         )
