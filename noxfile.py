@@ -296,6 +296,20 @@ def stress(session: nox.Session) -> None:
 
 
 @nox.session(requires=["db-prep"])
+def flake(session: nox.Session) -> None:
+    """Run the database suites N times in random order: `-- --runs N [--load K] [paths]`."""
+    _sync(session, "test")
+    args = list(session.posargs)
+    paths = [a for i, a in enumerate(args) if not a.startswith("-") and not _is_value(args, i)]
+    session.run("python", "-m", "pgsandbox", "flake", *args, *([] if paths else DATABASE_SUITES))
+
+
+def _is_value(args: list[str], index: int) -> bool:
+    """Whether ``args[index]`` is the value of the option before it (``--runs 3``)."""
+    return index > 0 and args[index - 1] in {"--runs", "--load", "--workers"}
+
+
+@nox.session(requires=["db-prep"])
 def e2e(session: nox.Session) -> None:
     """App server + export worker as subprocesses: API tests in parallel, then the browser."""
     _sync(session, "e2e")

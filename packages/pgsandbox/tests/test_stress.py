@@ -18,6 +18,7 @@ from pgsandbox._stress import (
     _summary_line,
     _table,
     connection_bound,
+    failing_tests,
     run_stress,
 )
 
@@ -33,15 +34,37 @@ TABLE_HEADER = ["workers", "wall", "s", "speed-up", "peak", "conns", "bound", "f
 
 class TestConnectionBound:
     def test_is_the_documented_formula(self) -> None:
-        """``2 + workers x (pool size + overflow + 3)``, as docs/pgsandbox.md states it."""
+        """``2 + workers x 18``, as docs/pgsandbox.md derives it from the pool sizes.
+
+        Per worker: the busiest async engine at pool + overflow, the other database's idle
+        pool, two idle sync connections and four maintenance connections (the worker's,
+        the clone pool's thread and dropper, and a fresh clone's warm-up).
+        """
         assert CONTROLLER_BOUND == 2
-        assert PER_WORKER_BOUND == POOL_SIZE + MAX_OVERFLOW + 3
+        assert PER_WORKER_BOUND == (POOL_SIZE + MAX_OVERFLOW) + POOL_SIZE + 2 + 4 == 18
         for workers in (1, 2, 4, 8):
-            assert connection_bound(workers) == 2 + workers * (POOL_SIZE + MAX_OVERFLOW + 3)
+            assert connection_bound(workers) == 2 + workers * PER_WORKER_BOUND
 
     def test_no_workers_still_counts_one_process(self) -> None:
         """``-n 0`` runs the tests in the controller, which still needs a worker's share."""
         assert connection_bound(0) == connection_bound(1)
+
+
+class TestFailingTests:
+    def test_names_each_failed_and_errored_test_with_its_first_error_line(self) -> None:
+        """``-rfE`` short-summary lines become (node id, first error line) pairs."""
+        stdout = (
+            "=========================== short test summary info ============================\n"
+            "FAILED tests/a.py::test_b - AssertionError: this test fails on purpose\n"
+            "ERROR tests/a.py::test_c - psycopg.OperationalError: connection refused\n"
+            "FAILED tests/a.py::test_d\n"
+            "1 failed, 1 passed in 0.52s\n"
+        )
+        assert failing_tests(stdout) == [
+            ("tests/a.py::test_b", "AssertionError: this test fails on purpose"),
+            ("tests/a.py::test_c", "psycopg.OperationalError: connection refused"),
+            ("tests/a.py::test_d", "FAILED"),
+        ]
 
 
 class TestSummaryLine:
@@ -127,3 +150,7 @@ class TestRunStress:
             f"pgsandbox stress: FAILED: -n 0: peak {peak} connections is above the bound 0"
         )
         assert "PASSED" not in out
+        assert (
+            "pgsandbox stress: -n 0: failed test_suite.py::test_fails - AssertionError: this "
+            "test fails on purpose"
+        ) in lines

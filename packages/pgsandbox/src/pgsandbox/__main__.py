@@ -19,10 +19,17 @@ from pgsandbox._audit import audit_paths
 from pgsandbox._cluster import Cluster
 from pgsandbox._controller import reap_leftovers
 from pgsandbox._errors import PgsandboxError
+from pgsandbox._flake import run_flake
 from pgsandbox._naming import advisory_key, new_run_id
 from pgsandbox._server import resolve_server, url_from_environment
 from pgsandbox._stress import run_stress
-from pgsandbox._template import SchemaSource, ensure_template, reap_unused_templates
+from pgsandbox._template import (
+    SchemaSource,
+    drop_template,
+    ensure_template,
+    list_templates,
+    reap_unused_templates,
+)
 
 __all__ = ["main"]
 
@@ -39,6 +46,7 @@ def _schema_source(root: Path) -> SchemaSource:
         alembic_ini=(root / alembic_ini).resolve() if alembic_ini else None,
         schema_callable=str(ini.get("pgsandbox_schema") or "") or None,
         seed_callable=str(ini.get("pgsandbox_seed") or "") or None,
+        alembic_config=str(ini.get("pgsandbox_alembic_config") or "") or None,
     )
 
 
@@ -56,7 +64,9 @@ def _prep(args: argparse.Namespace) -> int:
         # concurrent preps one build database, and a reap meanwhile would drop it mid-build.
         run_id = new_run_id()
         admin.lock(advisory_key(f"run:{run_id}"))
-        template = ensure_template(admin, server.url, source, run_id=run_id, hold=False)
+        template = ensure_template(
+            admin, server.url, source, run_id=run_id, hold=False, rebuild=args.rebuild
+        )
     finally:
         admin.close()
     print(
@@ -96,7 +106,7 @@ def _reap(args: argparse.Namespace) -> int:
         connect(server.url, source=server.source, application_name="pgsandbox/reap")
     )
     try:
-        dropped = reap_leftovers(admin)
+        dropped = [db.name for db in reap_leftovers(admin)]
         if args.templates:
             dropped += reap_unused_templates(admin)
     finally:
@@ -108,6 +118,44 @@ def _reap(args: argparse.Namespace) -> int:
     for name in dropped:
         print(f"  {name}")
     return 0
+
+
+def _templates(args: argparse.Namespace) -> int:
+    server = resolve_server(args.url, url_from_environment(), cli_option="--url")
+    admin = AdminConnection(
+        connect(server.url, source=server.source, application_name="pgsandbox/templates")
+    )
+    try:
+        if args.drop:
+            drop_template(admin, args.drop)
+            print(f"pgsandbox: dropped template {args.drop}")
+            return 0
+        rows = list_templates(admin)
+    finally:
+        admin.close()
+    print(f"pgsandbox: {len(rows)} template(s) on {server.describe()}")
+    if rows:
+        print(f"  {'name':<30} {'project':<12} {'schema hash':<12} {'age':>8} {'size':>9}  use")
+    for row in rows:
+        age = _age(row.age_s)
+        size = f"{row.size_bytes / 1e6:.1f} MB"
+        used = "in use" if row.in_use else "-"
+        print(
+            f"  {row.name:<30} {row.project:<12} {row.fingerprint:<12} {age:>8} {size:>9}  {used}"
+        )
+    if rows:
+        print("  drop one with: python -m pgsandbox templates --drop NAME")
+    return 0
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -133,6 +181,14 @@ def _stress(args: argparse.Namespace) -> int:
     return run_stress(counts, extra or ["tests"], args.url)
 
 
+def _flake(args: argparse.Namespace) -> int:
+    if args.runs < 1 or args.load < 0:
+        print("pgsandbox flake: --runs must be 1 or more, --load 0 or more", file=sys.stderr)
+        return 2
+    paths = [a for a in args.paths if a != "--"] or ["tests"]
+    return run_flake(args.runs, paths, load=args.load, workers=args.workers)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``python -m pgsandbox`` command line."""
     parser = argparse.ArgumentParser(prog="python -m pgsandbox", description=__doc__)
@@ -142,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prep", help="start or find the server, build or reuse the template")
     prep.add_argument("--rootdir", default=".", help="folder holding pyproject.toml")
+    prep.add_argument(
+        "--rebuild", action="store_true", help="drop the current template and build it anew"
+    )
     prep.set_defaults(func=_prep)
     sub.add_parser("stop", help="stop the ephemeral cluster").set_defaults(func=_stop)
     sub.add_parser("status", help="list pgsandbox's databases").set_defaults(func=_status)
@@ -152,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also drop every template cache no running run is using",
     )
     reap.set_defaults(func=_reap)
+    templates = sub.add_parser(
+        "templates", help="list this server's template caches (project, hash, age, size)"
+    )
+    templates.add_argument("--drop", metavar="NAME", help="drop one template pgsandbox built")
+    templates.set_defaults(func=_templates)
     audit = sub.add_parser("audit", help="static check of a test suite for parallel pitfalls")
     audit.add_argument("paths", nargs="*", default=["tests"], help="files or folders")
     audit.set_defaults(func=_audit)
@@ -163,6 +227,14 @@ def main(argv: list[str] | None = None) -> int:
         "pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest (after --)"
     )
     stress.set_defaults(func=_stress)
+    flake = sub.add_parser(
+        "flake", help="run suites N times in random order (optionally under CPU load)"
+    )
+    flake.add_argument("--runs", type=int, default=5, help="how many runs (default 5)")
+    flake.add_argument("--load", type=int, default=0, help="CPU-burning processes alongside")
+    flake.add_argument("--workers", type=int, default=4, help="xdist workers (default 4)")
+    flake.add_argument("paths", nargs="*", help="test paths (default: tests)")
+    flake.set_defaults(func=_flake)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

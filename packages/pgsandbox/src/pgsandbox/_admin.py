@@ -18,6 +18,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from pgsandbox._errors import PgsandboxError, ServerUnavailable
+from pgsandbox._faults import LIMIT, limit_message, trouble_of
 from pgsandbox._naming import COMMENT_PREFIX, NAME_PREFIX, quote_ident
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ def _explain_connect_failure(
     shown = url.render_as_string(hide_password=True)
     detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     text = str(exc).lower()
+    if trouble_of(text) == LIMIT:
+        return limit_message(f"at {shown} (from {source})", detail)
     if "password authentication failed" in text or "no password supplied" in text:
         return (
             f"pgsandbox: PostgreSQL at {shown} (from {source}) refused the credentials: "
@@ -137,6 +140,20 @@ class AdminConnection:
     def server_version(self) -> int:
         """Return ``server_version_num`` (for example 150020)."""
         row = self.conn.execute("SHOW server_version_num").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def max_connections(self) -> int:
+        """Return the server's ``max_connections``."""
+        row = self.conn.execute("SHOW max_connections").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def connection_count(self) -> int:
+        """Return how many client connections the server has now (this one included)."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        ).fetchone()
         assert row is not None
         return int(row[0])
 

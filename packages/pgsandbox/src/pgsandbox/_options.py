@@ -72,6 +72,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="before starting, drop databases left behind by crashed pgsandbox runs.",
     )
+    group.addoption(
+        "--pgsandbox-rebuild",
+        dest="pgsandbox_rebuild",
+        action="store_true",
+        default=False,
+        help="drop this project's template for the current schema and build it anew "
+        "(ini: pgsandbox_rebuild).",
+    )
+    parser.addini(
+        "pgsandbox_rebuild",
+        "rebuild the template at the start of every run",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "pgsandbox_alembic_config",
+        "module:callable returning the alembic Config (or a framework's subclass) to "
+        "migrate with; called with the alembic.ini path, or with no argument when "
+        "pgsandbox_alembic_ini is not set",
+        default="",
+    )
     parser.addini(
         "pgsandbox_enable",
         "auto (default: on when pgsandbox_alembic_ini or pgsandbox_schema is set), true (on, "

@@ -67,7 +67,13 @@ def build_report(
             for worker, row in per_worker.items()
         },
         "canaries": [
-            {"database": c.database, "survived": c.survived, "detail": c.detail} for c in canaries
+            {
+                "database": c.database,
+                "survived": c.survived,
+                "checked": c.checked,
+                "detail": c.detail,
+            }
+            for c in canaries
         ],
         "tests": [record.to_json() for record in records],
     }
@@ -122,11 +128,17 @@ def verify(report: dict[str, Any]) -> list[str]:
             f"{len(loop_errors)} event-loop error(s): {listed}. See docs/troubleshooting.md."
         )
     canaries = report["canaries"]
-    dead = [c for c in canaries if not c["survived"]]
+    dead = [c for c in canaries if c.get("checked", True) and not c["survived"]]
+    unchecked = [c for c in canaries if not c.get("checked", True)]
     if dead:
         problems.append(
             "database was rebuilt or truncated during the run: "
             + ", ".join(f"{c['database']} ({c['detail']})" for c in dead)
+        )
+    if unchecked:
+        problems.append(
+            f"{len(unchecked)} canary(ies) could not be read (the server was gone or full), "
+            "so the run cannot prove its databases were left alone"
         )
     elif not canaries:
         problems.append("no canary was checked: pgsandbox prepared no database in this run")

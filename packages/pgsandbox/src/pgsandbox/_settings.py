@@ -44,6 +44,7 @@ _FLAGS = (
     ("pgsandbox_report", "--pgsandbox-report"),
     ("pgsandbox_verify", "--pgsandbox-verify"),
     ("pgsandbox_reap", "--pgsandbox-reap"),
+    ("pgsandbox_rebuild", "--pgsandbox-rebuild"),
 )
 
 
@@ -65,7 +66,11 @@ def is_enabled(config: pytest.Config) -> bool:
     if raw != "auto":
         msg = f"pgsandbox: pgsandbox_enable = {raw!r}; use auto, true or false."
         raise ConfigurationError(msg)
-    return bool(config.getini("pgsandbox_alembic_ini") or config.getini("pgsandbox_schema"))
+    return bool(
+        config.getini("pgsandbox_alembic_ini")
+        or config.getini("pgsandbox_schema")
+        or config.getini("pgsandbox_alembic_config")
+    )
 
 
 def explicit_flags(config: pytest.Config) -> list[str]:
@@ -117,6 +122,7 @@ class SandboxSettings:
     keep: bool
     debug: bool
     reap: bool
+    rebuild: bool
     report: Path | None
     verify: bool
 
@@ -140,15 +146,21 @@ class SandboxSettings:
                 "key to start tests from an empty schema."
             )
             raise ConfigurationError(msg)
-        if alembic_ini is not None and importlib.util.find_spec("alembic") is None:
+        alembic_config = str(config.getini("pgsandbox_alembic_config") or "") or None
+        wants_alembic = alembic_ini is not None or alembic_config is not None
+        if wants_alembic and importlib.util.find_spec("alembic") is None:
+            key = "pgsandbox_alembic_ini" if alembic_ini is not None else "pgsandbox_alembic_config"
             msg = (
-                f"pgsandbox: pgsandbox_alembic_ini = {ini_value!r} asks for alembic, which "
-                'this environment lacks: pip install "pgsandbox[alembic]".'
+                f"pgsandbox: {key} asks for alembic, which this environment lacks: "
+                'pip install "pgsandbox[alembic]".'
             )
             raise ConfigurationError(msg)
         schema_callable = str(config.getini("pgsandbox_schema") or "") or None
-        if alembic_ini is not None and schema_callable:
-            msg = "pgsandbox: set pgsandbox_alembic_ini or pgsandbox_schema, not both."
+        if wants_alembic and schema_callable:
+            msg = (
+                "pgsandbox: set pgsandbox_alembic_ini (or pgsandbox_alembic_config) or "
+                "pgsandbox_schema, not both."
+            )
             raise ConfigurationError(msg)
         isolation = validate_isolation(
             option("pgsandbox_isolation", "pgsandbox_isolation") or "transaction",
@@ -161,6 +173,7 @@ class SandboxSettings:
                 alembic_ini=alembic_ini,
                 schema_callable=schema_callable,
                 seed_callable=str(config.getini("pgsandbox_seed") or "") or None,
+                alembic_config=alembic_config,
             ),
             cli_url=config.getoption("pgsandbox_url") or None,
             env_url=url_from_environment(),
@@ -168,6 +181,7 @@ class SandboxSettings:
             keep=bool(option("pgsandbox_keep", "pgsandbox_keep")),
             debug=bool(option("pgsandbox_debug", "pgsandbox_debug")),
             reap=bool(config.getoption("pgsandbox_reap")),
+            rebuild=bool(option("pgsandbox_rebuild", "pgsandbox_rebuild")),
             report=(rootdir / str(report)) if report else None,
             verify=bool(option("pgsandbox_verify", "pgsandbox_verify")),
         )

@@ -18,18 +18,22 @@ import time
 from dataclasses import dataclass
 
 from pgsandbox._admin import AdminConnection, connect
+from pgsandbox._faults import CONTROLLER_CONNECTIONS, per_worker_connections
 from pgsandbox._naming import new_run_id
-from pgsandbox._sandbox import MAX_OVERFLOW, POOL_SIZE
 from pgsandbox._server import URL_VARIABLE, resolve_server, url_from_environment
 
-__all__ = ["StressResult", "connection_bound", "run_stress"]
+__all__ = ["StressResult", "connection_bound", "failing_tests", "run_stress"]
 
-#: Per worker: one pooled engine per database and loop, its maintenance connection, a
-#: sync session's connection, and a database-isolation clone's connection.
-PER_WORKER_BOUND = POOL_SIZE + MAX_OVERFLOW + 3
+#: Per worker, by what holds them (see :func:`pgsandbox._faults.per_worker_connections`):
+#: the busiest async engine at pool + overflow, the other database's idle pool, the idle
+#: sync connections, and four maintenance connections. The bound before 0.3 (pool +
+#: overflow + 3) left out the clone pool's connections and the idle pools, so a healthy
+#: ``-n 1`` run could peak one above it.
+PER_WORKER_BOUND = sum(per_worker_connections().values())
 #: The controller's maintenance connection and a canary check.
-CONTROLLER_BOUND = 2
+CONTROLLER_BOUND = CONTROLLER_CONNECTIONS
 _SAMPLE_EVERY_S = 0.05
+_FAILURE_LINE = re.compile(r"^(FAILED|ERROR) (\S+)(?: - (.*))?$")
 
 
 def connection_bound(workers: int) -> int:
@@ -88,7 +92,9 @@ def run_stress(worker_counts: list[int], pytest_args: list[str], url: str | None
         command = [sys.executable, "-m", "pytest", "-q", "-n", str(workers), *pytest_args]
         print(f"pgsandbox stress: -n {workers}: {' '.join(command[3:])}", flush=True)
         started = time.perf_counter()
-        env = {**os.environ, "PGSANDBOX_RUN_ID": run_id}
+        # -rfE: the short summary names every failed test with its first error line.
+        addopts = f"{os.environ.get('PYTEST_ADDOPTS', '')} -rfE".strip()
+        env = {**os.environ, "PGSANDBOX_RUN_ID": run_id, "PYTEST_ADDOPTS": addopts}
         if url:
             # The runs must use the server the sampler watches, not the one the environment names.
             env[URL_VARIABLE] = url
@@ -106,6 +112,14 @@ def run_stress(worker_counts: list[int], pytest_args: list[str], url: str | None
         )
         if done.returncode != 0:
             print(done.stdout[-6000:], done.stderr[-3000:], sep="\n")
+            for nodeid, first_line in failing_tests(done.stdout):
+                print(f"pgsandbox stress: -n {workers}: failed {nodeid} - {first_line}")
+    print(
+        f"pgsandbox stress: bound = {CONTROLLER_BOUND} (controller) + workers x "
+        f"{PER_WORKER_BOUND} ("
+        + ", ".join(f"{n} {what}" for what, n in per_worker_connections().items())
+        + ")"
+    )
     print(_table(results))
     problems = [
         f"-n {r.workers}: pytest exited {r.returncode} ({r.summary})"
@@ -121,6 +135,16 @@ def run_stress(worker_counts: list[int], pytest_args: list[str], url: str | None
     if not problems:
         print("pgsandbox stress: PASSED: no failures, connections within bounds")
     return 1 if problems else 0
+
+
+def failing_tests(stdout: str) -> list[tuple[str, str]]:
+    """``(node id, first error line)`` of each failed or errored test in ``-rfE`` output."""
+    found = []
+    for line in stdout.splitlines():
+        match = _FAILURE_LINE.match(line.strip())
+        if match:
+            found.append((match.group(2), (match.group(3) or match.group(1)).strip()))
+    return found
 
 
 def _summary_line(stdout: str) -> str:

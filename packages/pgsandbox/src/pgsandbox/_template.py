@@ -11,41 +11,42 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import importlib.util
-import io
-import logging
-import re
-import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import psycopg
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
 from pgsandbox._admin import AdminConnection, conninfo
+from pgsandbox._alembic import ConnectionGuard, alembic_config, alembic_driver, alembic_locations
+from pgsandbox._alembic import run_alembic as _run_alembic
 from pgsandbox._errors import ConfigurationError, MigrationFailed
+from pgsandbox._loading import captured_output, first_lines, load_callable, on_sys_path, tail
 from pgsandbox._naming import NAME_PREFIX, advisory_key, template_name
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from sqlalchemy.engine import URL
 
 __all__ = [
     "BUILDER_VERSION",
     "SchemaSource",
     "TemplateInfo",
+    "TemplateRow",
+    "alembic_driver",
+    "drop_template",
     "ensure_template",
     "fingerprint",
+    "list_templates",
     "load_callable",
     "reap_unused_templates",
 ]
 
 #: Bump when the way templates are built changes, so old templates are not reused.
-BUILDER_VERSION = "1"
+#: 2: builds are verified at head (builder 1 could cache an empty template when env.py
+#: migrated another database), so no template of builder 1 is trusted.
+BUILDER_VERSION = "2"
 
 CANARY_DDL = (
     "CREATE SCHEMA IF NOT EXISTS pgsandbox; "
@@ -54,7 +55,6 @@ CANARY_DDL = (
     " written_at timestamptz NOT NULL DEFAULT now())"
 )
 _BUILD_LOCK_WAIT_S = 600.0
-_FALLBACK_DRIVER = "postgresql+psycopg"  # works for both sync and async env.py files
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +65,25 @@ class SchemaSource:
     alembic_ini: Path | None = None
     schema_callable: str | None = None
     seed_callable: str | None = None
+    #: ``pgsandbox_alembic_config``: ``module:callable`` returning the alembic Config.
+    alembic_config: str | None = None
+
+    @property
+    def uses_alembic(self) -> bool:
+        """Whether the schema is built by ``alembic upgrade head``."""
+        return self.alembic_ini is not None or bool(self.alembic_config)
 
     def project_key(self) -> str:
         """Identify the project (not its schema version), to find its older templates."""
         ident = f"{self.rootdir}|{self.alembic_ini}|{self.schema_callable}"
+        if self.alembic_config:
+            ident += f"|{self.alembic_config}"
         return hashlib.sha256(ident.encode()).hexdigest()[:12]
 
     def describe(self) -> str:
         """Say in a few words where the schema comes from."""
+        if self.alembic_config:
+            return f"alembic (Config from {self.alembic_config})"
         if self.alembic_ini is not None:
             return f"alembic ({self._rel(self.alembic_ini)})"
         if self.schema_callable:
@@ -103,13 +114,14 @@ def fingerprint(source: SchemaSource) -> tuple[str, int]:
     files: list[Path] = []
     if source.alembic_ini is not None:
         files.append(source.alembic_ini)
-        script_dir, version_dirs = _alembic_locations(source.alembic_ini)
+    if source.uses_alembic:
+        script_dir, version_dirs = alembic_locations(alembic_config(source))
         files.extend(
             p for p in (script_dir / "env.py", script_dir / "script.py.mako") if p.is_file()
         )
         for folder in version_dirs:
             files.extend(sorted(folder.rglob("*.py")))
-    for spec in (source.schema_callable, source.seed_callable):
+    for spec in (source.schema_callable, source.seed_callable, source.alembic_config):
         if spec:
             digest.update(f"callable={spec}\n".encode())
             origin = _module_file(spec, source.rootdir)
@@ -121,18 +133,9 @@ def fingerprint(source: SchemaSource) -> tuple[str, int]:
     return digest.hexdigest(), len(files)
 
 
-def _alembic_locations(ini: Path) -> tuple[Path, list[Path]]:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(Config(str(ini)))
-    dirs = [Path(p) for p in script._version_locations]
-    return Path(script.dir), [d for d in dirs if d.is_dir()]
-
-
 def _module_file(spec: str, rootdir: Path) -> Path | None:
     module_name = spec.partition(":")[0]
-    with _on_sys_path(rootdir):
+    with on_sys_path(rootdir):
         try:
             found = importlib.util.find_spec(module_name)
         except (ImportError, ValueError):
@@ -140,43 +143,6 @@ def _module_file(spec: str, rootdir: Path) -> Path | None:
     if found is None or not found.origin or not Path(found.origin).is_file():
         return None
     return Path(found.origin)
-
-
-def load_callable(spec: str, rootdir: Path, ini_key: str) -> Callable[[str], Any]:
-    """Import ``module:callable`` named by an ini key.
-
-    Raises:
-        ConfigurationError: the value is malformed, or the module or attribute is missing.
-    """
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        msg = f"pgsandbox: {ini_key} = {spec!r} must have the form 'package.module:function'."
-        raise ConfigurationError(msg)
-    with _on_sys_path(rootdir):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            msg = f"pgsandbox: {ini_key} = {spec!r}: cannot import {module_name!r}: {exc}"
-            raise ConfigurationError(msg) from None
-    target = getattr(module, attr, None)
-    if not callable(target):
-        msg = f"pgsandbox: {ini_key} = {spec!r}: {module_name} has no callable {attr!r}."
-        raise ConfigurationError(msg)
-    return target  # type: ignore[no-any-return]  # an arbitrary user callable
-
-
-@contextlib.contextmanager
-def _on_sys_path(path: Path) -> Iterator[None]:
-    entry = str(path)
-    added = entry not in sys.path
-    if added:
-        sys.path.insert(0, entry)
-    try:
-        yield
-    finally:
-        if added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(entry)
 
 
 # ---------------------------------------------------------------------- build
@@ -187,14 +153,17 @@ def ensure_template(
     *,
     run_id: str,
     hold: bool = True,
+    rebuild: bool = False,
 ) -> TemplateInfo:
     """Return the template for the current schema, building it if no run has yet.
 
     With ``hold`` the run keeps a shared advisory lock on the template until its admin
-    connection closes, so no other run reaps it while this one clones from it.
+    connection closes, so no other run reaps it while this one clones from it. With
+    ``rebuild`` (``--pgsandbox-rebuild``) an existing template is dropped and built anew.
 
     Raises:
         MigrationFailed: a migration, the schema callable or the seed callable failed.
+        ConfigurationError: a rebuild was asked while another run uses the template.
     """
     started = time.perf_counter()
     fp, inputs = fingerprint(source)
@@ -208,6 +177,8 @@ def ensure_template(
         raise MigrationFailed(msg, revision=None)
     try:
         action = "reused"
+        if rebuild and admin.exists(name):
+            _drop_unused(admin, name, why="--pgsandbox-rebuild")
         if not admin.exists(name):
             _build(admin, server_url, source, name=name, fingerprint=fp, run_id=run_id)
             action = "built"
@@ -217,6 +188,75 @@ def ensure_template(
         admin.unlock(build_key)
     reap_old_templates(admin, source, keep=name)
     return TemplateInfo(name, fp, action, time.perf_counter() - started, inputs)
+
+
+def _drop_unused(admin: AdminConnection, name: str, *, why: str) -> None:
+    use_key = advisory_key(f"use:{name}")
+    if not admin.try_lock(use_key):
+        msg = (
+            f"pgsandbox: {why}: template {name} is in use by another running test run; "
+            "let it finish (or stop it), then run again."
+        )
+        raise ConfigurationError(msg)
+    try:
+        admin.drop(name)
+    finally:
+        admin.unlock(use_key)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRow:
+    """One template on the server, for ``python -m pgsandbox templates``."""
+
+    name: str
+    project: str
+    fingerprint: str
+    age_s: float | None
+    size_bytes: int
+    in_use: bool
+
+
+def list_templates(admin: AdminConnection) -> list[TemplateRow]:
+    """Every template pgsandbox built on this server, with its age, size and whether in use."""
+    rows = []
+    now = time.time()
+    for db in admin.owned_databases():
+        if db.kind != "template":
+            continue
+        use_key = advisory_key(f"use:{db.name}")
+        free = admin.try_lock(use_key)
+        if free:
+            admin.unlock(use_key)
+        size = admin.conn.execute("SELECT pg_database_size(%s)", (db.name,)).fetchone()
+        built = db.meta.get("built_at")
+        rows.append(
+            TemplateRow(
+                name=db.name,
+                project=str(db.meta.get("project", "?")),
+                fingerprint=str(db.meta.get("fingerprint", "?"))[:12],
+                age_s=now - float(built) if isinstance(built, int | float) else None,
+                size_bytes=int(size[0]) if size else 0,
+                in_use=not free,
+            )
+        )
+    return rows
+
+
+def drop_template(admin: AdminConnection, name: str) -> None:
+    """Drop one template pgsandbox built (un-marking ``IS_TEMPLATE`` first).
+
+    Raises:
+        ConfigurationError: no such template of pgsandbox's, or a run is using it.
+    """
+    meta = admin.comment_of(name)
+    if meta is None or meta.get("kind") != "template":
+        what = "does not exist" if not admin.exists(name) else "is not a pgsandbox template"
+        msg = (
+            f"pgsandbox: {name!r} {what}; nothing was dropped. `python -m pgsandbox "
+            "templates` lists pgsandbox's templates."
+        )
+        raise ConfigurationError(msg)
+    _drop_unused(admin, name, why="templates --drop")
 
 
 def reap_old_templates(admin: AdminConnection, source: SchemaSource, *, keep: str) -> list[str]:
@@ -262,10 +302,10 @@ def _build(
     run_id: str,
 ) -> None:
     build_name = f"{NAME_PREFIX}build_{run_id}"
-    admin.create(build_name, meta={"kind": "build", "run": run_id})
+    admin.create(build_name, meta={"kind": "build", "run": run_id, "created": round(time.time())})
     try:
         target = server_url.set(database=build_name)
-        if source.alembic_ini is not None:
+        if source.uses_alembic:
             _run_alembic(source, target)
         elif source.schema_callable:
             _run_callable(source.schema_callable, "pgsandbox_schema", source, target)
@@ -291,124 +331,20 @@ def _build(
     admin.make_template(name)
 
 
-def alembic_driver(ini: Path) -> str:
-    """Return the driver the project's alembic.ini names, or a sync/async-neutral one."""
-    from alembic.config import Config
-
-    raw = Config(str(ini)).get_main_option("sqlalchemy.url") or ""
-    try:
-        url = make_url(raw)
-    except ArgumentError:
-        return _FALLBACK_DRIVER
-    if url.get_backend_name() != "postgresql":
-        return _FALLBACK_DRIVER
-    return url.drivername
-
-
-def _run_alembic(source: SchemaSource, target: URL) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    assert source.alembic_ini is not None
-    ini = source.alembic_ini
-    url = target.set(drivername=alembic_driver(ini))
-    config = Config(str(ini), stdout=io.StringIO())
-    config.set_main_option(
-        "sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%")
-    )
-    # Conventional flag (pytest-alembic's) that env.py files may honour to skip fileConfig.
-    config.attributes["configure_logger"] = False
-    _, version_dirs = _alembic_locations(ini)
-    with _captured_output() as output, _on_sys_path(source.rootdir):
-        try:
-            command.upgrade(config, "head")
-        except Exception as exc:
-            revision, where = _failing_revision(exc, version_dirs)
-            at = f" in revision {revision} ({where})" if revision else ""
-            msg = (
-                f"pgsandbox: alembic upgrade head failed{at}:\n  {type(exc).__name__}: "
-                f"{_first_lines(exc)}\n{_tail(output.getvalue())}"
-                "  Fix the migration and run again; the half-built database was dropped and "
-                "no test ran."
-            )
-            raise MigrationFailed(msg, revision=revision) from exc
-
-
 def _run_callable(spec: str, ini_key: str, source: SchemaSource, target: URL) -> None:
     func = load_callable(spec, source.rootdir, ini_key)
     url = target.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    with _captured_output() as output:
+    with captured_output() as output, ConnectionGuard(str(target.database)) as guard:
         try:
             func(url)
         except Exception as exc:
+            if guard.refused:
+                raise MigrationFailed(guard.message(), revision=None) from exc
             msg = (
                 f"pgsandbox: {ini_key} callable {spec} failed:\n  {type(exc).__name__}: "
-                f"{_first_lines(exc)}\n{_tail(output.getvalue())}  Fix it and run again; no "
+                f"{first_lines(exc)}\n{tail(output.getvalue())}  Fix it and run again; no "
                 "test ran."
             )
             raise MigrationFailed(msg, revision=None) from exc
-
-
-def _failing_revision(exc: BaseException, version_dirs: list[Path]) -> tuple[str | None, str]:
-    """Find the revision file in the traceback, and read its ``revision`` id."""
-    resolved = [d.resolve() for d in version_dirs]
-    found: Path | None = None
-    line = 0
-    for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        path = Path(frame.f_code.co_filename).resolve()
-        if any(d in path.parents for d in resolved):
-            found, line = path, lineno
-    if found is None:
-        return None, ""
-    match = re.search(
-        r"^revision\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]",
-        found.read_text(errors="replace"),
-        re.M,
-    )
-    return (match.group(1) if match else found.stem), f"{found.name}:{line}"
-
-
-def _first_lines(exc: BaseException, limit: int = 6) -> str:
-    return "\n  ".join(str(exc).strip().splitlines()[:limit])
-
-
-def _tail(text: str, limit: int = 12) -> str:
-    lines = [line for line in text.splitlines() if line.strip()][-limit:]
-    return "".join(f"  | {line}\n" for line in lines)
-
-
-@contextlib.contextmanager
-def _captured_output() -> Iterator[io.StringIO]:
-    """Capture what migrations print, and undo the logging changes env.py's fileConfig makes.
-
-    ``logging.config.fileConfig`` disables every existing logger by default, which would
-    silence the application's and pytest's loggers for the rest of the run.
-    """
-    buffer = io.StringIO()
-    manager = logging.Logger.manager
-    saved = {
-        name: (logger.level, list(logger.handlers), logger.propagate, logger.disabled)
-        for name, logger in manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-    }
-    root = logging.getLogger()
-    root_state = (root.level, list(root.handlers))
-    try:
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-            yield buffer
-    finally:
-        root.setLevel(root_state[0])
-        root.handlers[:] = root_state[1]
-        for name, logger in list(manager.loggerDict.items()):
-            if not isinstance(logger, logging.Logger):
-                continue
-            if name in saved:
-                level, handlers, propagate, disabled = saved[name]
-                logger.setLevel(level)
-                logger.handlers[:] = handlers
-                logger.propagate = propagate
-                logger.disabled = disabled
-            else:
-                logger.handlers.clear()
-                logger.propagate = True
-                logger.disabled = False
+    if guard.refused:  # the callable swallowed the refusal
+        raise MigrationFailed(guard.message(), revision=None)

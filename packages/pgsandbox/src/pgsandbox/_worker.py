@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pgsandbox._admin import AdminConnection, connect
 from pgsandbox._clone_pool import CLONE_POOL_SIZE, ClonePool
+from pgsandbox._faults import ConnectionBudget, per_worker_connections, remember_budget
 from pgsandbox._naming import test_database_name
 
 if TYPE_CHECKING:
@@ -30,6 +31,14 @@ class WorkerDatabases:
     def __init__(self, assignment: Assignment) -> None:
         """Take the assignment the controller made for this worker."""
         self.assignment = assignment
+        if int(assignment.max_connections):
+            remember_budget(
+                ConnectionBudget(
+                    max_connections=int(assignment.max_connections),
+                    per_worker=sum(per_worker_connections().values()),
+                    workers=int(assignment.workers),
+                )
+            )
         self._server_url = assignment.url
         self._admin: AdminConnection | None = None
         self._serial = itertools.count(1)

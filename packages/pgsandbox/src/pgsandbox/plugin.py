@@ -11,9 +11,11 @@ import contextlib
 import importlib.util
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 
 from pgsandbox._canary import CANARY_MESSAGE
@@ -27,6 +29,7 @@ from pgsandbox._diagnostics import (
 from pgsandbox._distribution import DB_PROPERTY, DistributionRecorder
 from pgsandbox._errors import ConfigurationError, MigrationFailed, PgsandboxError
 from pgsandbox._explain import explain
+from pgsandbox._faults import LOST, connection_cut, trouble_of
 from pgsandbox._loops import loop_scope_conflicts
 from pgsandbox._report import build_report, table_lines, verify, write_report
 from pgsandbox._settings import (
@@ -111,7 +114,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except PgsandboxError as exc:
         pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
     state.controller = controller
-    config.pluginmanager.register(_ReportCollector(state.recorder), "pgsandbox-distribution")
+    numprocesses = getattr(config.option, "numprocesses", None)
+    controller.expected_workers = numprocesses if isinstance(numprocesses, int) else 1
+    config.pluginmanager.register(
+        _ReportCollector(state.recorder, controller), "pgsandbox-distribution"
+    )
     try:
         controller.start()
         if not _has_xdist_workers(config):
@@ -195,7 +202,17 @@ def pytest_configure_node(node: Any) -> None:
     state = STATE.find(node.config)
     if state is None or state.controller is None:
         return
-    assignment = state.controller.prepare_worker(node.gateway.id)
+    controller = state.controller
+    try:
+        assignment = controller.prepare_worker(node.gateway.id)
+    except (PgsandboxError, psycopg.Error) as exc:
+        # A clean stop instead of an INTERNALERROR; pytest_unconfigure drops what exists.
+        controller.note(f"{type(exc).__name__}: {exc}")
+        reason = controller.trouble_line() or str(exc)
+        pytest.exit(
+            f"pgsandbox: could not prepare worker {node.gateway.id}'s database.\n{reason}",
+            returncode=pytest.ExitCode.INTERRUPTED,
+        )
     node.workerinput["pgsandbox"] = assignment.to_dict()
 
 
@@ -205,6 +222,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     state = STATE.find(node.config)
     if state is None or state.controller is None:
         return
+    # Never raises for a lost or full server: the controller records the fault, and the
+    # summary names it (an exception here would be an INTERNALERROR that ends the run).
     state.controller.release_worker(node.gateway.id)
 
 
@@ -256,21 +275,45 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed and call.excinfo is not None and STATE.find(item.config) is not None:
         text = str(report.longrepr)
-        for explanation in explain(text):
+        explanations = explain(text)
+        for explanation in explanations:
             report.sections.append(("pgsandbox explains", explanation.render()))
+        if not explanations and trouble_of(text) == LOST:
+            report.sections.append(("pgsandbox explains", LOST_EXPLANATION))
     return report
 
 
-class _ReportCollector:
-    """Controller-side plugin recording which worker ran each test."""
+LOST_EXPLANATION = (
+    "pgsandbox: this test lost its PostgreSQL server (the connection was refused or cut): "
+    "the server stopped or restarted during the run, so the failure says nothing about the "
+    "test itself. The run's summary names the cause; start the server and run again."
+)
 
-    def __init__(self, recorder: DistributionRecorder) -> None:
+
+class _ReportCollector:
+    """Controller-side plugin recording which worker ran each test, and server faults."""
+
+    def __init__(self, recorder: DistributionRecorder, controller: RunController) -> None:
         self.recorder = recorder
+        self.controller = controller
+        #: Failed tests by the fault their error shows: LOST, LIMIT, or "cut" (the server
+        #: ended the connection, which counts as LOST once the server is known lost).
+        self.fault_failures: dict[str, int] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         node = getattr(report, "node", None)  # xdist sets it on reports from workers
         worker = node.gateway.id if node is not None else "main"
         self.recorder.add(report, worker)
+        if report.failed:
+            text = str(report.longrepr)
+            kind = self.controller.note(text) or ("cut" if connection_cut(text) else None)
+            if kind is not None:
+                self.fault_failures[kind] = self.fault_failures.get(kind, 0) + 1
+
+    def failures_from(self, trouble: str) -> int:
+        """How many tests failed because of the run's confirmed fault."""
+        counted = self.fault_failures.get(trouble, 0)
+        return counted + (self.fault_failures.get("cut", 0) if trouble == LOST else 0)
 
 
 # ============================================================================ finish
@@ -279,12 +322,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = STATE.find(session.config)
     if state is None:
         return
-    state.close_worker()
+    _close_worker(state)
     controller = state.controller
     if controller is None:
         return
     canaries = controller.finish()
-    dead = [c for c in canaries if not c.survived]
+    dead = [c for c in canaries if c.alarm]
     settings = state.settings
     if settings.report is not None or settings.verify:
         report = build_report(
@@ -308,6 +351,40 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _close_worker(state: ProcessState) -> None:
+    """Close the worker's connections; a server that went away must not crash the hook."""
+    try:
+        state.close_worker()
+    except Exception as exc:  # any driver's error: the server may be gone
+        if state.controller is not None:
+            state.controller.note(f"{type(exc).__name__}: {exc}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Clean up on the exit paths that never reach pytest_sessionfinish.
+
+    A Ctrl-C while xdist starts its workers, or an error in another plugin's
+    pytest_sessionstart, ends the run without pytest_sessionfinish; pytest_unconfigure
+    still runs. The controller drops every database of the run it can and says, on
+    stderr (the terminal summary is not printed on these paths), what it dropped and
+    what it could not, with the command that drops the rest.
+    """
+    state = STATE.find(config)
+    if state is None:
+        return
+    _close_worker(state)
+    controller = state.controller
+    if controller is None or controller.finished:
+        return
+    controller.finish(check=False)
+    for line in controller.cleanup_lines():
+        sys.stderr.write(line + "\n")
+    trouble = controller.trouble_line()
+    if trouble is not None:
+        sys.stderr.write(trouble + "\n")
+    sys.stderr.flush()
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """Report canaries, the distribution, leftover sessions and what pgsandbox cleaned up."""
     state = STATE.find(config)
@@ -316,6 +393,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     write = terminalreporter.write_line
     for problem in state.problems:
         write(f"pgsandbox: {problem}", red=True, bold=True)
+    collector = config.pluginmanager.get_plugin("pgsandbox-distribution")
+    kind = state.controller.trouble[0] if state.controller.trouble else ""
+    failed = collector.failures_from(kind) if isinstance(collector, _ReportCollector) else 0
+    trouble = state.controller.trouble_line(failed)
+    if trouble is not None:
+        write(trouble, red=True, bold=True)
+    undropped = state.controller.undropped_line()
+    if undropped is not None:
+        write(undropped, red=True)
     _summarize_distribution(state, write)
     controller = state.controller
     if controller.leftover_sessions:
@@ -336,9 +422,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         write(f"pgsandbox: kept databases {', '.join(kept)}")
     elif controller.canaries:
         survived = sum(c.survived for c in controller.canaries)
+        read = sum(c.checked for c in controller.canaries)
+        unread = len(controller.canaries) - read
         write(
-            f"pgsandbox: canaries {survived}/{len(controller.canaries)} survived; "
-            f"dropped the run's {len(controller.canaries)} database(s)"
+            (f"pgsandbox: canaries {survived}/{read} survived" if read else "pgsandbox: canaries")
+            + (f", {unread} could not be read (server gone or full)" if unread else "")
+            + f"; dropped the run's {len(controller.dropped)} database(s)"
         )
 
 
