@@ -140,7 +140,9 @@ class TestConfiguredClasses:
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(
             [
-                "*pgsandbox_session_class = 'appsessions:AppSyncSession' is not a subclass of "
-                "SQLAlchemy's sqlalchemy.ext.asyncio.session.AsyncSession*"
+                (
+                    "*pgsandbox_session_class = 'appsessions:AppSyncSession' is not a subclass of "
+                    "SQLAlchemy's sqlalchemy.ext.asyncio.session.AsyncSession*"
+                )
             ]
         )

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 __all__ = [
+    "pgsandbox_bind",
     "pgsandbox_connection",
     "pgsandbox_engine",
     "pgsandbox_portal",
@@ -233,6 +234,21 @@ def pgsandbox_engine(request: pytest.FixtureRequest, _pgsandbox_target: TestTarg
             pytrace=False,
         )
     return _sandbox_of(request).engine
+
+
+@pytest.fixture
+def pgsandbox_bind(
+    request: pytest.FixtureRequest, _pgsandbox_target: TestTarget
+) -> AsyncConnection | AsyncEngine:
+    """What to hand code that reads a module-global engine instead of a session factory.
+
+    In ``transaction`` isolation, the test's ``AsyncConnection``: sessions made on it
+    (``AsyncSession(bind)``, ``async_sessionmaker(bind)``) join the test's transaction, so
+    nothing they commit outlives the test. In ``database`` and ``shared`` isolation, the
+    test's ``AsyncEngine``. See docs/pgsandbox.md, "Code that reads a global engine".
+    """
+    box = _sandbox_of(request)
+    return box.connection if _pgsandbox_target.isolation == "transaction" else box.engine
 
 
 @pytest.fixture
