@@ -141,14 +141,18 @@ class ConnectionGuard:
         return top.task is task or top.token in held
 
     def _wait(self, ready: Any, what: str) -> None:
+        # One task throughout (asyncio.timeout, not wait_for's inner task): once woken, the
+        # check and what the caller does next run in one step of this task, so two waiters
+        # woken together cannot both find the connection free.
         async def wait() -> None:
-            while not ready():
-                if self._changed is None or self._changed.done():
-                    self._changed = self.loop.create_future()
-                await asyncio.shield(self._changed)
+            async with asyncio.timeout(self.wait_seconds):
+                while not ready():
+                    if self._changed is None or self._changed.done():
+                        self._changed = self.loop.create_future()
+                    await asyncio.shield(self._changed)
 
         try:
-            await_only(asyncio.wait_for(wait(), self.wait_seconds))
+            await_only(wait())
         except TimeoutError:
             holder = self._stack[-1] if self._stack else None
             taken = "\n    ".join(holder.stack) if holder is not None else "(gone)"
