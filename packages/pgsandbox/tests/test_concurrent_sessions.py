@@ -136,6 +136,6 @@ class TestTakingTurns:
         result.stdout.fnmatch_lines(
             [
                 "*a session waited 1 s to begin a session*held by another task's session*",
-                "*take turns*@pytest.mark.pgsandbox(isolation=\"database\")*",
+                '*take turns*@pytest.mark.pgsandbox(isolation="database")*',
             ]
         )

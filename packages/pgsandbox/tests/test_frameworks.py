@@ -155,8 +155,10 @@ class TestAppsServedInAnotherThread:
         result.assert_outcomes(passed=1, errors=1)
         result.stdout.fnmatch_lines(
             [
-                "*the test's database connection (test_client.py::test_post) was used from "
-                "another thread*",
+                (
+                    "*the test's database connection (test_client.py::test_post) was used from "
+                    "another thread*"
+                ),
                 "*request the pgsandbox_portal fixture*pgsandbox.asgi.portal_client*",
             ]
         )
