@@ -6,6 +6,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+# The inner projects are Starlette, FastAPI and SQLModel apps; the compat cells of
+# `nox -s compat` install only pgsandbox's own dependencies.
+for _framework in ("starlette", "fastapi", "sqlmodel", "httpx", "anyio"):
+    pytest.importorskip(_framework, reason=f"the framework tests' inner projects use {_framework}")
+
 if TYPE_CHECKING:
     from sandbox_projects import Project
 

@@ -113,8 +113,21 @@ def _pgsandbox_sandbox_anyio(
 def _pgsandbox_sandbox_asyncio_runner(
     request: pytest.FixtureRequest, _pgsandbox_target: TestTarget
 ) -> Iterator[AsyncSandbox]:
-    # pytest-asyncio's runner of the test's loop scope (its fixture name, since 1.0).
-    runner = request.getfixturevalue(f"_{test_loop_scope(request.node)}_scoped_runner")
+    scope = test_loop_scope(request.node)
+    try:
+        # pytest-asyncio's runner of the test's loop scope (its fixture name since 1.0).
+        runner = request.getfixturevalue(f"_{scope}_scoped_runner")
+    except pytest.FixtureLookupError:
+        if scope != "function":
+            pytest.fail(
+                "pgsandbox: an anyio-marked test run by pytest-asyncio in a "
+                f"{scope!r}-scoped loop needs pytest-asyncio 1.0 or later (or set "
+                "asyncio_mode = strict, so that anyio runs the test).",
+                pytrace=False,
+            )
+        loop = request.getfixturevalue("event_loop")  # pytest-asyncio before 1.0
+        yield from _driven(_pgsandbox_target, lambda step: loop.run_until_complete(step()))
+        return
     yield from _driven(_pgsandbox_target, lambda step: runner.run(step()))
 
 
