@@ -314,24 +314,8 @@ async def open_async_sandbox(
             session transaction open (the message says where it was taken).
     """
     if target.isolation == "database":
-        # Pooled, not NullPool: the code under test opens several sessions per test, and
-        # each would otherwise connect to the fresh clone anew (a connect plus cold
-        # catalogue caches). The engine is disposed when the test ends, before the drop.
-        engine = create_async_engine(
-            target.url,
-            pool_size=POOL_SIZE,
-            max_overflow=MAX_OVERFLOW,
-            **_engine_options(target.application_name),
-        )
-        target.tracker.instrument(engine.sync_engine, f"clone:{target.database}")
-        try:
-            async with _own_connection(engine, target) as connection:
-                maker = target.async_maker(engine)
-                async with _closing(AsyncSandbox(engine, connection, maker)) as box:
-                    yield box
-            _raise_leaks(target)
-        finally:
-            await engine.dispose()
+        async with _open_clone_sandbox(target) as box:
+            yield box
         return
     engine = engines.get(target)
     if target.isolation == "shared":
@@ -370,7 +354,10 @@ async def open_async_sandbox(
             outer = _sync_of(connection).begin()
             maker = target.async_maker(connection, join_transaction_mode="create_savepoint")
             async with _closing(AsyncSandbox(engine, connection, maker)) as box:
-                yield box
+                try:
+                    yield box
+                finally:
+                    guard.closing = True  # the test is over: whatever is left is a leak
             problems = target.tracker.open_transactions(target.nodeid)
         finally:
             info.pop(_OWED, None)
@@ -382,6 +369,29 @@ async def open_async_sandbox(
                 if outer is not None and outer.is_active:
                     outer.rollback()
     _raise_leaks(target, problems, misuse=guard.problems)
+
+
+@contextlib.asynccontextmanager
+async def _open_clone_sandbox(target: TestTarget) -> AsyncIterator[AsyncSandbox]:
+    """``database`` isolation: the test's fresh clone, with an engine of its own."""
+    # Pooled, not NullPool: the code under test opens several sessions per test, and
+    # each would otherwise connect to the fresh clone anew (a connect plus cold
+    # catalogue caches). The engine is disposed when the test ends, before the drop.
+    engine = create_async_engine(
+        target.url,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        **_engine_options(target.application_name),
+    )
+    target.tracker.instrument(engine.sync_engine, f"clone:{target.database}")
+    try:
+        async with _own_connection(engine, target) as connection:
+            maker = target.async_maker(engine)
+            async with _closing(AsyncSandbox(engine, connection, maker)) as box:
+                yield box
+        _raise_leaks(target)
+    finally:
+        await engine.dispose()
 
 
 def _sync_of(connection: AsyncConnection) -> Connection:

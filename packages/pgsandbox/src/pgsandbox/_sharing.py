@@ -80,6 +80,8 @@ class ConnectionGuard:
     thread: int
     wait_seconds: float
     problems: list[str] = field(default_factory=list)
+    #: Set when the test is over: pgsandbox's own cleanup waits for nobody.
+    closing: bool = False
     _stack: list[_Savepoint] = field(default_factory=list)
     _changed: asyncio.Future[None] | None = None
 
@@ -105,7 +107,7 @@ class ConnectionGuard:
         self.check_caller()
         task = asyncio.current_task()
         held = _HELD.get()
-        if not self._may_nest(task, held):
+        if not self.closing and not self._may_nest(task, held):
             self._wait(lambda: self._may_nest(task, held), f"begin a session ({name})")
         token = next(_TOKENS)
         self._stack.append(_Savepoint(name, task, token, capture_stack()))
@@ -118,7 +120,9 @@ class ConnectionGuard:
         index = self._index(name)
         if index is None:
             return
-        if any(sp.task is not self._stack[index].task for sp in self._stack[index + 1 :]):
+        if not self.closing and any(
+            sp.task is not self._stack[index].task for sp in self._stack[index + 1 :]
+        ):
             self._wait(
                 lambda: all(sp.task is self._stack[index].task for sp in self._stack[index + 1 :]),
                 f"end a session ({name}) while sessions of other tasks are nested in it",
