@@ -143,10 +143,16 @@ class TestAppsServedInAnotherThread:
     def test_sync_test_client_in_transaction_mode_fails_with_the_fix(
         self, project: Project
     ) -> None:
-        """The app's 500 is not the end of it: the test fails, naming the portal fixture."""
+        """The app's 500 is not the end of it: the test fails, naming the portal fixture.
+
+        In ``transaction`` isolation the app used the test's connection; in ``database``
+        isolation it checked connections out of the test's engine, whose pool belongs to
+        the test's loop.
+        """
         _project(project)
         project.pytester.makepyfile(
             test_client="""
+            import pytest
             from starlette.testclient import TestClient
 
             from webapp import app
@@ -154,19 +160,25 @@ class TestAppsServedInAnotherThread:
             def test_post(db):
                 with TestClient(app) as client:
                     assert client.post("/add/a").status_code == 500
+
+            @pytest.mark.pgsandbox(isolation="database")
+            def test_post_database(db):
+                with TestClient(app) as client:
+                    assert client.post("/add/a").status_code == 500
             """
         )
         result = project.run()
-        result.assert_outcomes(passed=1, errors=1)
-        result.stdout.fnmatch_lines(
-            [
-                (
-                    "*the test's database connection (test_client.py::test_post) was used from "
-                    "another thread*"
-                ),
-                "*request the pgsandbox_portal fixture*pgsandbox.asgi.portal_client*",
-            ]
-        )
+        result.assert_outcomes(passed=2, errors=2)
+        for test in ("test_post", "test_post_database"):
+            result.stdout.fnmatch_lines(
+                [
+                    (
+                        f"*the test's database connection (test_client.py::{test}) was used from "
+                        "another thread*"
+                    ),
+                    "*request the pgsandbox_portal fixture*pgsandbox.asgi.portal_client*",
+                ]
+            )
 
     def test_portal_client_makes_the_sync_test_client_just_work(self, project: Project) -> None:
         """Starlette's and FastAPI's TestClient run the app in pgsandbox's portal: it works."""

@@ -1,10 +1,12 @@
 """pgsandbox's fixtures.
 
 Three tiers, as pytest-django has them: the public ``pgsandbox_*`` fixtures users request;
-nothing meant for overriding yet; ``_pgsandbox_*`` machinery. The async objects are built
-by one fixture per event-loop scope (``_pgsandbox_sandbox_<scope>``), and the public
-fixtures pick the one matching the test's loop, so engines and connections are always
-created, used and disposed in the same loop, whatever loop scopes a project uses.
+extension points meant for overriding (``pgsandbox_session_class``,
+``pgsandbox_sync_session_class``); ``_pgsandbox_*`` machinery. The async objects are built
+in the loop that runs the test: by one fixture per pytest-asyncio loop scope
+(``_pgsandbox_sandbox_<scope>``), or in anyio's runner, or in ``pgsandbox_portal``'s loop
+(``_loop_fixtures``); the public fixtures pick the right one, so engines and connections
+are always created, used and disposed in the same loop.
 """
 
 from __future__ import annotations

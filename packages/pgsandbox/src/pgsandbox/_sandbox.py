@@ -384,12 +384,18 @@ async def _open_clone_sandbox(target: TestTarget) -> AsyncIterator[AsyncSandbox]
         **_engine_options(target.application_name),
     )
     target.tracker.instrument(engine.sync_engine, f"clone:{target.database}")
+    # The engine's pooled connections belong to this loop: a checkout from another one (a
+    # sync TestClient's portal) is stopped and reported, as on the test's connection.
+    guard = ConnectionGuard(
+        target.nodeid, asyncio.get_running_loop(), threading.get_ident(), target.session_wait
+    )
+    event.listen(engine.sync_engine, "checkout", lambda *_: guard.check_caller())
     try:
         async with _own_connection(engine, target) as connection:
             maker = target.async_maker(engine)
             async with _closing(AsyncSandbox(engine, connection, maker)) as box:
                 yield box
-        _raise_leaks(target)
+        _raise_leaks(target, misuse=guard.problems)
     finally:
         await engine.dispose()
 
