@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,6 +12,8 @@ for _framework in ("starlette", "fastapi", "sqlmodel", "httpx", "anyio"):
     pytest.importorskip(_framework, reason=f"the framework tests' inner projects use {_framework}")
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from sandbox_projects import Project
 
 #: A Starlette app whose error handling swallows database errors, as real apps' do.
@@ -314,3 +316,37 @@ class TestSummary:
         result = project.run()
         result.assert_outcomes(passed=1, skipped=2)
         result.stdout.fnmatch_lines(["pgsandbox: tests per worker: main 3 (1 db, *"])
+
+
+class TestLifespanClient:
+    async def test_failed_startup_is_raised(self) -> None:
+        """An app whose startup fails does not get a client; the failure is raised."""
+        import contextlib
+
+        from starlette.applications import Starlette
+
+        import pgsandbox
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: object) -> AsyncIterator[None]:
+            if not getattr(_app, "database_configured", False):
+                raise RuntimeError("no database configured")
+            yield
+
+        app = Starlette(lifespan=lifespan)
+        with pytest.raises(pgsandbox.asgi.LifespanFailed, match="no database configured"):
+            async with pgsandbox.asgi.lifespan_client(app):
+                pytest.fail("the client must not be handed out")
+
+    async def test_app_without_lifespan_is_served(self) -> None:
+        """A bare ASGI app that refuses the lifespan scope is served without one."""
+        import pgsandbox
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                raise RuntimeError("no lifespan here")
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        async with pgsandbox.asgi.lifespan_client(app) as client:
+            assert (await client.get("/")).status_code == 204

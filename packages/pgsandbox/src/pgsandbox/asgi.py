@@ -70,6 +70,8 @@ async def lifespan_client(
 
     scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
     lifespan = asyncio.create_task(app({**scope, "state": state}, receive, send))
+    # A failed startup is raised as LifespanFailed; the task's own error is then no news.
+    lifespan.add_done_callback(lambda task: task.cancelled() or task.exception())
     supported = await _step(lifespan, inbox, outbox, "startup")
 
     async def with_state(scope: Any, receive: Any, send: Any) -> None:
