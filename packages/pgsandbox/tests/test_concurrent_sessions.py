@@ -12,7 +12,11 @@ if TYPE_CHECKING:
 
 class TestTakingTurns:
     def test_races_background_tasks_and_nested_tasks_work(self, project: Project) -> None:
-        """gather races have one winner; tasks started by a session's holder nest in it."""
+        """gather races have one winner; tasks started by a session's holder nest in it.
+
+        A session left open by a task that has ended (an async fixture's setup) does not
+        hold up the sessions that follow.
+        """
         project.pytester.makepyfile(
             test_concurrent="""
             import asyncio
@@ -94,9 +98,21 @@ class TestTakingTurns:
                 assert order == ["background", "request"]
                 async with pgsandbox_sessionmaker() as session:
                     assert await session.scalar(text("SELECT count(*) FROM items")) == 2
+
+            async def test_session_left_open_by_a_finished_task(pgsandbox_sessionmaker):
+                async def open_one():  # like an async fixture's setup, in a task of its own
+                    session = pgsandbox_sessionmaker()
+                    await session.execute(INSERT, {"n": "from-the-fixture"})
+                    return session
+
+                left_open = await asyncio.create_task(open_one())
+                async with pgsandbox_sessionmaker() as session:  # no wait: that task is done
+                    assert await session.scalar(text("SELECT count(*) FROM items")) == 1
+                await left_open.close()
             """
         )
-        project.run().assert_outcomes(passed=4)
+        add_ini(project, "pgsandbox_session_wait = 2")
+        project.run().assert_outcomes(passed=5)
 
     def test_a_deadlock_of_turns_fails_naming_database_isolation(self, project: Project) -> None:
         """A session waiting for one that waits for it fails the test, even if swallowed."""

@@ -16,7 +16,8 @@ module guards against both, at the savepoint statements every session sends:
   tasks take turns: a session's savepoint holds the connection from its first statement to
   its commit, rollback or close, and a session of another task waits for it. A task
   nests freely on top of savepoints its own task, or a task that started it, holds (the
-  starter awaits it, as a request handler awaits its dependency). A savepoint is released
+  starter awaits it, as a request handler awaits its dependency), and on top of those of
+  finished tasks (an async fixture that left its session open). A savepoint is released
   only once the savepoints nested on it are gone. A wait longer than the configured bound
   (``pgsandbox_session_wait``) is a deadlock of this scheme: it fails with an explanation
   naming ``@pytest.mark.pgsandbox(isolation="database")``.
@@ -61,6 +62,15 @@ WRONG_LOOP_FIX = (
 
 class SandboxMisuse(Exception):
     """The code under test used the test's connection in a way pgsandbox cannot support."""
+
+
+def _idle(holder: asyncio.Task[Any] | None, task: asyncio.Task[Any] | None) -> bool:
+    """Whether ``holder``'s savepoint cannot interleave with ``task``'s statements.
+
+    Its own task's, or a finished task's (an async fixture's setup that left its session
+    open: that task is done, and the savepoint waits for the test's teardown).
+    """
+    return holder is task or holder is None or holder.done()
 
 
 @dataclass
@@ -120,13 +130,13 @@ class ConnectionGuard:
         index = self._index(name)
         if index is None:
             return
-        if not self.closing and any(
-            sp.task is not self._stack[index].task for sp in self._stack[index + 1 :]
-        ):
-            self._wait(
-                lambda: all(sp.task is self._stack[index].task for sp in self._stack[index + 1 :]),
-                f"end a session ({name}) while sessions of other tasks are nested in it",
-            )
+        owner = self._stack[index].task
+
+        def alone() -> bool:
+            return all(_idle(sp.task, owner) for sp in self._stack[index + 1 :])
+
+        if not self.closing and not alone():
+            self._wait(alone, f"end a session ({name}) with other tasks' sessions nested in it")
         for savepoint in self._stack[index:]:
             _HELD.set(_HELD.get() - {savepoint.token})
         del self._stack[index:]
@@ -142,7 +152,7 @@ class ConnectionGuard:
         if not self._stack:
             return True
         top = self._stack[-1]
-        return top.task is task or top.token in held
+        return _idle(top.task, task) or top.token in held
 
     def _wait(self, ready: Any, what: str) -> None:
         # One task throughout (asyncio.timeout, not wait_for's inner task): once woken, the
@@ -153,7 +163,14 @@ class ConnectionGuard:
                 while not ready():
                     if self._changed is None or self._changed.done():
                         self._changed = self.loop.create_future()
-                    await asyncio.shield(self._changed)
+                    # Woken by a savepoint's end, or by a holder's task ending without one.
+                    me = asyncio.current_task()
+                    holders = {
+                        sp.task
+                        for sp in self._stack
+                        if sp.task is not None and sp.task is not me and not sp.task.done()
+                    }
+                    await asyncio.wait({self._changed, *holders}, return_when="FIRST_COMPLETED")
 
         try:
             await_only(wait())
