@@ -120,6 +120,12 @@ def make_project(
     return Project(pytester, counter)
 
 
+def add_ini(project: Project, *lines: str) -> None:
+    """Add ``key = value`` lines to the project's pytest ini."""
+    ini = project.root / "tox.ini"
+    ini.write_text(ini.read_text().rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+
+
 def server_url() -> ServerInfo:
     """The server the inner runs use: PGSANDBOX_URL, else the ephemeral cluster."""
     from pgsandbox._server import resolve_server
@@ -145,6 +151,7 @@ def run_id_of(result: pytest.RunResult) -> str:
 
 __all__ = [
     "Project",
+    "add_ini",
     "drop_templates",
     "make_project",
     "parse_server_url",

@@ -33,6 +33,9 @@ class TestIndependence:
         missing = [name for name in pgsandbox.__all__ if not hasattr(pgsandbox, name)]
         assert missing == []
         assert "__version__" in pgsandbox.__all__
+        assert "asgi" in pgsandbox.__all__
+        assert pgsandbox.asgi.__all__ == ["LifespanFailed", "lifespan_client", "portal_client"]
+        assert all(hasattr(pgsandbox.asgi, name) for name in pgsandbox.asgi.__all__)
 
 
 class TestEphemeralCluster:

@@ -7,6 +7,8 @@ fresh clone, or unique data in a shared database. See docs/pgsandbox.md.
 
 from __future__ import annotations
 
+# The test clients for ASGI apps (imports nothing of the frameworks until called).
+from pgsandbox import asgi
 from pgsandbox._canary import CANARY_MESSAGE
 from pgsandbox._errors import ConfigurationError, MigrationFailed, PgsandboxError, ServerUnavailable
 from pgsandbox._settings import ISOLATION_MODES
@@ -21,6 +23,7 @@ __all__ = [
     "PgsandboxError",
     "ServerUnavailable",
     "__version__",
+    "asgi",
 ]
 
 __version__ = "0.2.0"

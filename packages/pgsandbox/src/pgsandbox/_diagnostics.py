@@ -206,7 +206,7 @@ class ConnectionTracker:
     connects: int = 0
     peak_checked_out: int = 0
     _logger: logging.Logger = field(default_factory=lambda: logging.getLogger(DEBUG_LOGGER))
-    _session_class: type[Session] | None = None
+    _session_classes: dict[type[Session], type[Session]] = field(default_factory=dict)
     _internal: int = 0
     _untagged: int = 0
 
@@ -300,13 +300,15 @@ class ConnectionTracker:
             )
 
     # ------------------------------------------------------------------ sessions
-    def session_class(self) -> type[Session]:
-        """A ``Session`` subclass whose transactions this tracker follows."""
-        if self._session_class is None:
-            tracker = self
+    def session_class(self, base: type[Session] = Session) -> type[Session]:
+        """A subclass of ``base`` whose transactions this tracker follows.
 
-            class TrackedSession(Session):
-                """A SQLAlchemy session whose transactions pgsandbox tracks."""
+        One per base class and process: the project's own session class (SQLModel's, or
+        one named by ``pgsandbox_session_class``) keeps its methods.
+        """
+        tracked = self._session_classes.get(base)
+        if tracked is None:
+            tracker = self
 
             def after_begin(session: Session, _transaction: Any, _connection: Any) -> None:
                 tracker._transactions[id(session)] = _Held(
@@ -323,10 +325,15 @@ class ConnectionTracker:
                             held_ms=round((time.perf_counter() - held.started) * 1000, 3),
                         )
 
-            event.listen(TrackedSession, "after_begin", after_begin)
-            event.listen(TrackedSession, "after_transaction_end", after_end)
-            self._session_class = TrackedSession
-        return self._session_class
+            tracked = type(
+                "TrackedSession",
+                (base,),
+                {"__doc__": f"A {base.__name__} whose transactions pgsandbox tracks."},
+            )
+            event.listen(tracked, "after_begin", after_begin)
+            event.listen(tracked, "after_transaction_end", after_end)
+            self._session_classes[base] = tracked
+        return tracked
 
     # ------------------------------------------------------------------ leaks
     def open_transactions(self, test: str) -> list[str]:

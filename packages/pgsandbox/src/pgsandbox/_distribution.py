@@ -43,8 +43,8 @@ class TestRecord:
 
     @property
     def uses_database(self) -> bool:
-        """Whether the test requested a pgsandbox fixture."""
-        return self.isolation is not None
+        """Whether the test requested a pgsandbox fixture and ran (skipped ones did not)."""
+        return self.isolation is not None and self.outcome != "skipped"
 
     def to_json(self) -> dict[str, Any]:
         """The record as the JSON report stores it."""

@@ -64,6 +64,16 @@ EXPLANATIONS = (
         "await (or cancel) background tasks before the test ends.",
     ),
     Explanation(
+        "savepoint does not exist",
+        re.compile(r'savepoint "[^"]+" does not exist'),
+        "sessions of concurrent tasks interleaved their savepoints on one connection: in "
+        "'transaction' isolation every session joins the test's connection, and a session "
+        "that ended released the savepoint another task's session was still in.",
+        "make the sessions with pgsandbox_sessionmaker, whose sessions "
+        "take turns on the connection, or give the test real connections with "
+        '@pytest.mark.pgsandbox(isolation="database").',
+    ),
+    Explanation(
         "cannot be called from a running event loop",
         re.compile(r"cannot be called from a running event loop"),
         "sync code that starts its own event loop (asyncio.run or asyncio.Runner: alembic's "

@@ -1,10 +1,12 @@
 """pgsandbox's fixtures.
 
 Three tiers, as pytest-django has them: the public ``pgsandbox_*`` fixtures users request;
-nothing meant for overriding yet; ``_pgsandbox_*`` machinery. The async objects are built
-by one fixture per event-loop scope (``_pgsandbox_sandbox_<scope>``), and the public
-fixtures pick the one matching the test's loop, so engines and connections are always
-created, used and disposed in the same loop, whatever loop scopes a project uses.
+extension points meant for overriding (``pgsandbox_session_class``,
+``pgsandbox_sync_session_class``); ``_pgsandbox_*`` machinery. The async objects are built
+in the loop that runs the test: by one fixture per pytest-asyncio loop scope
+(``_pgsandbox_sandbox_<scope>``), or in anyio's runner, or in ``pgsandbox_portal``'s loop
+(``_loop_fixtures``); the public fixtures pick the right one, so engines and connections
+are always created, used and disposed in the same loop.
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+from pgsandbox._errors import ConfigurationError
+from pgsandbox._loop_fixtures import (
+    _pgsandbox_sandbox_anyio,
+    _pgsandbox_sandbox_asyncio_runner,
+    _pgsandbox_sandbox_portal,
+    pgsandbox_portal,
+    runs_on_anyio,
+    runs_on_pytest_asyncio,
+)
 from pgsandbox._loops import test_loop_scope
 from pgsandbox._sandbox import (
     AsyncSandbox,
@@ -24,6 +35,7 @@ from pgsandbox._sandbox import (
     TestTarget,
     open_sync_session,
 )
+from pgsandbox._session_classes import async_session_class, sync_session_class
 from pgsandbox._settings import NOT_CONFIGURED, isolation_of
 from pgsandbox._state import STATE
 from pgsandbox._worker import SYNC_DRIVER
@@ -40,18 +52,61 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 __all__ = [
+    "pgsandbox_bind",
     "pgsandbox_connection",
     "pgsandbox_engine",
+    "pgsandbox_portal",
     "pgsandbox_session",
+    "pgsandbox_session_class",
     "pgsandbox_sessionmaker",
     "pgsandbox_sync_session",
+    "pgsandbox_sync_session_class",
     "pgsandbox_url",
 ]
+
+#: Fixtures defined next door, which pytest finds in this plugin module's namespace.
+_ELSEWHERE = (
+    _pgsandbox_sandbox_anyio,
+    _pgsandbox_sandbox_asyncio_runner,
+    _pgsandbox_sandbox_portal,
+    pgsandbox_portal,
+)
+
+
+# ---------------------------------------------------------------------- extension points
+@pytest.fixture
+def pgsandbox_session_class(request: pytest.FixtureRequest) -> type[AsyncSession]:
+    """The ``AsyncSession`` class pgsandbox's session factory makes; override to change it.
+
+    Default: ini ``pgsandbox_session_class`` (``module:Class``), else SQLModel's
+    ``AsyncSession`` when the project imports ``sqlmodel``, else SQLAlchemy's.
+    """
+    try:
+        return async_session_class(request.config)
+    except ConfigurationError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def pgsandbox_sync_session_class(request: pytest.FixtureRequest) -> type[Session]:
+    """The ``Session`` class of ``pgsandbox_sync_session``; override to change it.
+
+    Default: ini ``pgsandbox_sync_session_class``, else SQLModel's ``Session`` when the
+    project imports ``sqlmodel``, else SQLAlchemy's.
+    """
+    try:
+        return sync_session_class(request.config)
+    except ConfigurationError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 # ---------------------------------------------------------------------- the test's target
 @pytest.fixture
-def _pgsandbox_target(request: pytest.FixtureRequest) -> Iterator[TestTarget]:
+def _pgsandbox_target(
+    request: pytest.FixtureRequest,
+    pgsandbox_session_class: type[AsyncSession],
+    pgsandbox_sync_session_class: type[Session],
+) -> Iterator[TestTarget]:
     state = STATE.find(request.config)
     if state is None:
         pytest.fail(f"pgsandbox: {NOT_CONFIGURED}", pytrace=False)
@@ -79,6 +134,9 @@ def _pgsandbox_target(request: pytest.FixtureRequest) -> Iterator[TestTarget]:
         nodeid=request.node.nodeid,
         tracker=tracker,
         wants_connection="pgsandbox_connection" in request.fixturenames,
+        session_class=pgsandbox_session_class,
+        sync_session_class=pgsandbox_sync_session_class,
+        session_wait=float(request.config.getini("pgsandbox_session_wait") or 10),
     )
     try:
         yield target
@@ -97,7 +155,19 @@ def _sandbox_of(request: pytest.FixtureRequest) -> AsyncSandbox:
     A function, not a fixture of its own: each fixture in the chain costs every test
     pytest's setup and teardown of it.
     """
-    missing = [name for name in _ASYNC_NEEDS if importlib.util.find_spec(name) is None]
+    names = request.fixturenames
+    if "pgsandbox_portal" in names:
+        chosen = "_pgsandbox_sandbox_portal"
+    elif runs_on_anyio(request.node):
+        chosen = "_pgsandbox_sandbox_anyio"
+    elif "anyio_backend" in names and runs_on_pytest_asyncio(request.node):
+        # An anyio-marked test that pytest-asyncio runs (its auto mode): anyio's plugin
+        # would run pgsandbox's async fixtures in anyio's loop, not the test's.
+        chosen = "_pgsandbox_sandbox_asyncio_runner"
+    else:
+        chosen = ""
+    needs = _ASYNC_NEEDS if not chosen or chosen.endswith("runner") else _ASYNC_NEEDS[1:]
+    missing = [name for name in needs if importlib.util.find_spec(name) is None]
     if missing:
         pytest.fail(
             f"pgsandbox's async fixtures need {', '.join(missing)}, which this environment "
@@ -105,8 +175,9 @@ def _sandbox_of(request: pytest.FixtureRequest) -> AsyncSandbox:
             "pgsandbox_url in sync tests).",
             pytrace=False,
         )
-    scope = test_loop_scope(request.node)
-    return cast("AsyncSandbox", request.getfixturevalue(f"_pgsandbox_sandbox_{scope}"))
+    if not chosen:
+        chosen = f"_pgsandbox_sandbox_{test_loop_scope(request.node)}"
+    return cast("AsyncSandbox", request.getfixturevalue(chosen))
 
 
 # ---------------------------------------------------------------------- public fixtures
@@ -165,6 +236,21 @@ def pgsandbox_engine(request: pytest.FixtureRequest, _pgsandbox_target: TestTarg
             pytrace=False,
         )
     return _sandbox_of(request).engine
+
+
+@pytest.fixture
+def pgsandbox_bind(
+    request: pytest.FixtureRequest, _pgsandbox_target: TestTarget
+) -> AsyncConnection | AsyncEngine:
+    """What to hand code that reads a module-global engine instead of a session factory.
+
+    In ``transaction`` isolation, the test's ``AsyncConnection``: sessions made on it
+    (``AsyncSession(bind)``, ``async_sessionmaker(bind)``) join the test's transaction, so
+    nothing they commit outlives the test. In ``database`` and ``shared`` isolation, the
+    test's ``AsyncEngine``. See docs/pgsandbox.md, "Code that reads a global engine".
+    """
+    box = _sandbox_of(request)
+    return box.connection if _pgsandbox_target.isolation == "transaction" else box.engine
 
 
 @pytest.fixture

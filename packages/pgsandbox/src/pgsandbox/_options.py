@@ -128,5 +128,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("pgsandbox_report", "path of the JSON distribution report", default="")
     parser.addini(
+        "pgsandbox_session_class",
+        "AsyncSession class of pgsandbox's session factory: module:Class, 'sqlalchemy', or "
+        "'auto' (default: SQLModel's when the project imports sqlmodel)",
+        default="auto",
+    )
+    parser.addini(
+        "pgsandbox_sync_session_class",
+        "Session class of pgsandbox_sync_session: module:Class, 'sqlalchemy' or 'auto'",
+        default="auto",
+    )
+    parser.addini(
+        "pgsandbox_session_wait",
+        "seconds a session may wait for another task's session on the test's connection "
+        "('transaction' isolation) before pgsandbox calls it a deadlock (default 10)",
+        default="10",
+    )
+    parser.addini(
         "pgsandbox_verify", "verify the distribution at the end", type="bool", default=False
     )

@@ -12,8 +12,10 @@ subprocesses see; tests stay apart by using unique data.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +27,20 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 # ``await_only``, not 2.1's new name ``await_``: both releases have it.
 from sqlalchemy.util import await_only
 
 from pgsandbox._diagnostics import quote_literal
+from pgsandbox._session_classes import sync_base_of
+from pgsandbox._sharing import GUARD, ConnectionGuard, SandboxMisuse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     import asyncpg
     from sqlalchemy.engine import URL, Connection, Dialect, Engine, Transaction
-    from sqlalchemy.orm import Session
 
     from pgsandbox._diagnostics import ConnectionTracker
 
@@ -45,6 +48,7 @@ __all__ = [
     "AsyncSandbox",
     "EngineCache",
     "LeakedConnection",
+    "SandboxMisuse",
     "TestTarget",
     "open_async_sandbox",
     "open_sync_session",
@@ -67,6 +71,22 @@ class TestTarget:
     #: The test asked for ``pgsandbox_connection``, so it may use the driver directly:
     #: ``transaction`` isolation then begins at once, not with the first statement.
     wants_connection: bool = False
+    #: The session classes the factories make (the project's own: SQLModel's, ...).
+    session_class: type[AsyncSession] = AsyncSession
+    sync_session_class: type[Session] | None = None
+    #: Seconds a session of one task may wait for another task's session on the test's
+    #: connection (``transaction`` isolation) before that counts as a deadlock.
+    session_wait: float = 10.0
+
+    def async_maker(self, bind: AsyncEngine | AsyncConnection, **kw: Any) -> Any:
+        """An ``async_sessionmaker`` of the project's session class, tracked."""
+        return async_sessionmaker(
+            bind,
+            class_=self.session_class,
+            sync_session_class=self.tracker.session_class(sync_base_of(self.session_class)),
+            expire_on_commit=False,
+            **kw,
+        )
 
 
 class AsyncSandbox:
@@ -211,6 +231,12 @@ def send_savepoints_to_the_driver(dialect: Dialect) -> None:
 def _savepoint_statement(
     connection: Connection, name: str, *, verb: str, preparer: Any, fallback: Any
 ) -> None:
+    guard: ConnectionGuard | None = connection.info.get(GUARD)
+    if guard is not None:
+        if verb == "SAVEPOINT":
+            guard.enter(name)
+        else:
+            guard.leave(name)
     owed: _Owed | None = connection.info.get(_OWED)
     if owed is None:
         fallback(connection, name)  # not a test's connection (or an adapter we don't know)
@@ -233,6 +259,9 @@ def _begin_if_owed(
     connection: Connection, _cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any
 ) -> None:
     """Before any other statement on a test's connection, send what must precede it."""
+    guard: ConnectionGuard | None = connection.info.get(GUARD)
+    if guard is not None:
+        guard.check_caller()
     owed: _Owed | None = connection.info.get(_OWED)
     if owed is not None and owed.urgent:
         _send(connection, owed.take(), handled_by_caller=True)
@@ -284,40 +313,22 @@ async def open_async_sandbox(
         LeakedConnection: at teardown, the test left a connection checked out or a
             session transaction open (the message says where it was taken).
     """
-    session_class = target.tracker.session_class()
     if target.isolation == "database":
-        # Pooled, not NullPool: the code under test opens several sessions per test, and
-        # each would otherwise connect to the fresh clone anew (a connect plus cold
-        # catalogue caches). The engine is disposed when the test ends, before the drop.
-        engine = create_async_engine(
-            target.url,
-            pool_size=POOL_SIZE,
-            max_overflow=MAX_OVERFLOW,
-            **_engine_options(target.application_name),
-        )
-        target.tracker.instrument(engine.sync_engine, f"clone:{target.database}")
-        try:
-            async with _own_connection(engine, target) as connection:
-                maker = async_sessionmaker(
-                    engine, expire_on_commit=False, sync_session_class=session_class
-                )
-                async with _closing(AsyncSandbox(engine, connection, maker)) as box:
-                    yield box
-            _raise_leaks(target)
-        finally:
-            await engine.dispose()
+        async with _open_clone_sandbox(target) as box:
+            yield box
         return
     engine = engines.get(target)
     if target.isolation == "shared":
         async with _own_connection(engine, target) as connection:
-            maker = async_sessionmaker(
-                engine, expire_on_commit=False, sync_session_class=session_class
-            )
+            maker = target.async_maker(engine)
             async with _closing(AsyncSandbox(engine, connection, maker)) as box:
                 yield box
         _raise_leaks(target)
         return
     problems: list[str] = []
+    guard = ConnectionGuard(
+        target.nodeid, asyncio.get_running_loop(), threading.get_ident(), target.session_wait
+    )
     async with _own_connection(engine, target, tag=False) as connection:
         # pgsandbox runs the outer transaction itself: this engine's driver is in autocommit
         # (EngineCache.get), so neither SQLAlchemy nor asyncpg sends a BEGIN, and a COMMIT
@@ -334,30 +345,59 @@ async def open_async_sandbox(
         try:
             if _speaks_asyncpg(connection):
                 info[_OWED] = owed  # also routes the savepoints through _savepoint_statement
+                info[GUARD] = guard
             if target.wants_connection or _OWED not in info:
                 await driver.execute(owed.take())
             # SQLAlchemy's side of the outer transaction, which sessions join with
             # savepoints. Begun and rolled back on the sync connection: with the driver in
             # autocommit neither does I/O, so neither needs a trip through a greenlet.
             outer = _sync_of(connection).begin()
-            maker = async_sessionmaker(
-                bind=connection,
-                join_transaction_mode="create_savepoint",
-                expire_on_commit=False,
-                sync_session_class=session_class,
-            )
+            maker = target.async_maker(connection, join_transaction_mode="create_savepoint")
             async with _closing(AsyncSandbox(engine, connection, maker)) as box:
-                yield box
+                try:
+                    yield box
+                finally:
+                    guard.closing = True  # the test is over: whatever is left is a leak
             problems = target.tracker.open_transactions(target.nodeid)
         finally:
             info.pop(_OWED, None)
+            info.pop(GUARD, None)
             try:
                 if owed.begun and not driver.is_closed():
                     await driver.execute("ROLLBACK")
             finally:
                 if outer is not None and outer.is_active:
                     outer.rollback()
-    _raise_leaks(target, problems)
+    _raise_leaks(target, problems, misuse=guard.problems)
+
+
+@contextlib.asynccontextmanager
+async def _open_clone_sandbox(target: TestTarget) -> AsyncIterator[AsyncSandbox]:
+    """``database`` isolation: the test's fresh clone, with an engine of its own."""
+    # Pooled, not NullPool: the code under test opens several sessions per test, and
+    # each would otherwise connect to the fresh clone anew (a connect plus cold
+    # catalogue caches). The engine is disposed when the test ends, before the drop.
+    engine = create_async_engine(
+        target.url,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        **_engine_options(target.application_name),
+    )
+    target.tracker.instrument(engine.sync_engine, f"clone:{target.database}")
+    # The engine's pooled connections belong to this loop: a checkout from another one (a
+    # sync TestClient's portal) is stopped and reported, as on the test's connection.
+    guard = ConnectionGuard(
+        target.nodeid, asyncio.get_running_loop(), threading.get_ident(), target.session_wait
+    )
+    event.listen(engine.sync_engine, "checkout", lambda *_: guard.check_caller())
+    try:
+        async with _own_connection(engine, target) as connection:
+            maker = target.async_maker(engine)
+            async with _closing(AsyncSandbox(engine, connection, maker)) as box:
+                yield box
+        _raise_leaks(target, misuse=guard.problems)
+    finally:
+        await engine.dispose()
 
 
 def _sync_of(connection: AsyncConnection) -> Connection:
@@ -404,7 +444,13 @@ class LeakedConnection(Exception):
     """A test ended with a connection checked out or a transaction open."""
 
 
-def _raise_leaks(target: TestTarget, problems: list[str] | None = None) -> None:
+def _raise_leaks(
+    target: TestTarget, problems: list[str] | None = None, misuse: list[str] | None = None
+) -> None:
+    if misuse:
+        # Recorded when it happened, and reported even if the app caught the exception
+        # (a web app answers 500, and the test sees only the status code).
+        raise LeakedConnection("\n".join(misuse))
     found = list(problems or [])
     found += [p for p in target.tracker.open_transactions(target.nodeid) if p not in found]
     found += target.tracker.outstanding(target.nodeid)
@@ -422,7 +468,7 @@ def _raise_leaks(target: TestTarget, problems: list[str] | None = None) -> None:
 @contextlib.contextmanager
 def open_sync_session(target: TestTarget, engine: Engine) -> Iterator[Session]:
     """Open a sync (psycopg) session for a sync test, isolated like the async ones."""
-    session_class = target.tracker.session_class()
+    session_class = target.tracker.session_class(target.sync_session_class or Session)
     if target.isolation != "transaction":
         maker = sessionmaker(engine, expire_on_commit=False, class_=session_class)
         with maker() as session:

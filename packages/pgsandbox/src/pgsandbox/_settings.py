@@ -92,6 +92,7 @@ PUBLIC_FIXTURES = frozenset(
         "pgsandbox_url",
         "pgsandbox_engine",
         "pgsandbox_connection",
+        "pgsandbox_bind",
         "pgsandbox_session",
         "pgsandbox_sessionmaker",
         "pgsandbox_sync_session",
