@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -186,20 +187,29 @@ class TestLeftovers:
             env={**os.environ, WORKDIR_MARKER: str(dead)},
             start_new_session=True,
         )  # fmt: skip
-        await _until(lambda: bool(compilation_processes(tmp_path)))
         alive = tmp_path / f"{WORKDIR_PREFIX}alive"
-        alive.mkdir()
-        _write_owner(alive)  # this process: alive
         fresh = tmp_path / f"{WORKDIR_PREFIX}fresh"
-        fresh.mkdir()  # no owner yet: a worker just made it
-        stale = tmp_path / f"{WORKDIR_PREFIX}stale"
-        stale.mkdir()
-        os.utime(stale, (time.time() - 3600, time.time() - 3600))  # no owner for an hour
+        try:
+            await _until(lambda: bool(compilation_processes(tmp_path)))
+            alive.mkdir()
+            _write_owner(alive)  # this process: alive
+            fresh.mkdir()  # no owner yet: a worker just made it
+            stale = tmp_path / f"{WORKDIR_PREFIX}stale"
+            stale.mkdir()
+            os.utime(stale, (time.time() - 3600, time.time() - 3600))  # no owner for an hour
 
-        assert sweep_leftovers(tmp_path) == [dead, stale]
+            assert sweep_leftovers(tmp_path) == [dead, stale]
 
-        assert await asyncio.wait_for(orphan.wait(), scaled(10)) == -signal.SIGKILL
-        assert _entries(tmp_path) == sorted(path.name for path in (alive, fresh))
+            assert await asyncio.wait_for(orphan.wait(), scaled(10)) == -signal.SIGKILL
+            assert _entries(tmp_path) == sorted(path.name for path in (alive, fresh))
+        finally:
+            # What the sweep rightly kept is this test's to remove (the run's leak check
+            # fails on any glossator-* folder left behind), and the orphan its to stop.
+            if orphan.returncode is None:
+                orphan.kill()
+                await orphan.wait()
+            for kept in (alive, fresh):
+                shutil.rmtree(kept, ignore_errors=True)
 
 
 def _processes_in(folder: Path) -> list[int]:

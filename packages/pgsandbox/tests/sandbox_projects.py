@@ -8,12 +8,14 @@ collides with another test's, and the templates it built are dropped afterwards.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import textwrap
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pytest
 from alembic import command
 from alembic.config import Config
 
@@ -22,8 +24,6 @@ from pgsandbox._template import SchemaSource
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import pytest
 
     from pgsandbox._admin import AdminConnection
 
@@ -126,6 +126,17 @@ def add_ini(project: Project, *lines: str) -> None:
     ini.write_text(ini.read_text().rstrip("\n") + "\n" + "\n".join(lines) + "\n")
 
 
+def require_installed(name: str, reason: str, *, module_level: bool = False) -> None:
+    """Skip unless ``name`` is installed, without importing it into this process.
+
+    ``pytest.importorskip`` would import it, and these tests share their process with
+    other suites (``nox -s integration`` runs glossator's too): an imported ``sqlmodel``
+    makes pgsandbox hand every later test SQLModel's sessions.
+    """
+    if importlib.util.find_spec(name) is None:
+        pytest.skip(f"{name} is not installed: {reason}", allow_module_level=module_level)
+
+
 def server_url() -> ServerInfo:
     """The server the inner runs use: PGSANDBOX_URL, else the ephemeral cluster."""
     from pgsandbox._server import resolve_server
@@ -155,6 +166,7 @@ __all__ = [
     "drop_templates",
     "make_project",
     "parse_server_url",
+    "require_installed",
     "run_id_of",
     "server_url",
 ]

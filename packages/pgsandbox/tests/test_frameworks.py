@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from sandbox_projects import require_installed
+
 # The inner projects are Starlette, FastAPI and SQLModel apps; the compat cells of
 # `nox -s compat` install only pgsandbox's own dependencies.
 for _framework in ("starlette", "fastapi", "sqlmodel", "httpx", "anyio"):
-    pytest.importorskip(_framework, reason=f"the framework tests' inner projects use {_framework}")
+    require_installed(_framework, "the framework tests' inner projects use it", module_level=True)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
-
-from sandbox_projects import add_ini
+from sandbox_projects import add_ini, require_installed
 
 if TYPE_CHECKING:
     from sandbox_projects import Project
@@ -45,7 +43,7 @@ class TestSQLModel:
     ) -> None:
         """A project that imports SQLModel gets its sessions: ``exec()``, still rolled back."""
         # The compat cells of `nox -s compat` install only pgsandbox's own dependencies.
-        pytest.importorskip("sqlmodel", reason="the inner project's models are SQLModel's")
+        require_installed("sqlmodel", "the inner project's models are SQLModel's")
         project.pytester.makepyfile(models=MODELS)
         project.pytester.makepyfile(
             test_sqlmodel="""
