@@ -459,22 +459,17 @@ def _interpreter(session: nox.Session, version: str) -> str:
     return found
 
 
-def _compat_cell(
-    session: nox.Session, cell: _CompatCell, pytest_args: list[str]
-) -> dict[str, object]:
-    """Build the cell's venv with exactly its versions; run pgsandbox's suite in it."""
-    venv = Path(".nox", "compat-cells", cell.name).resolve()
-    python = str(venv / "bin" / "python")
+def _pgsandbox_venv(
+    session: nox.Session, where: Path, python: str, extras: str, *requirements: str
+) -> str:
+    """A venv of its own (made once) with pgsandbox, reinstalled from packages/pgsandbox
+    with `extras`, and exactly `requirements`; returns its interpreter."""
+    venv = where.resolve()
+    interpreter = str(venv / "bin" / "python")
     env = {"UV_PYTHON_DOWNLOADS": "never"}
-    if not (venv / "bin" / "python").exists():
+    if not Path(interpreter).exists():
         session.run(
-            "uv",
-            "venv",
-            "--quiet",
-            "--python",
-            _interpreter(session, cell.python),
-            str(venv),
-            env=env,
+            "uv", "venv", "--quiet", "--python", _interpreter(session, python), str(venv), env=env
         )
     session.run(
         "uv",
@@ -482,13 +477,27 @@ def _compat_cell(
         "install",
         "--quiet",
         "--python",
-        python,
+        interpreter,
         "--reinstall-package",
         "pgsandbox",
-        f"{PGSANDBOX.resolve()}[asyncpg,alembic]",
+        f"{PGSANDBOX.resolve()}[{extras}]",
+        *requirements,
+        env=env,
+    )
+    return interpreter
+
+
+def _compat_cell(
+    session: nox.Session, cell: _CompatCell, pytest_args: list[str]
+) -> dict[str, object]:
+    """Build the cell's venv with exactly its versions; run pgsandbox's suite in it."""
+    python = _pgsandbox_venv(
+        session,
+        Path(".nox", "compat-cells", cell.name),
+        cell.python,
+        "asyncpg,alembic",
         *COMPAT_TEST_NEEDS,
         *cell.pins,
-        env=env,
     )
     versions = session.run(
         python,
@@ -740,37 +749,18 @@ EXAMPLES = {"sync-sqlalchemy": "alembic"}
 def examples(session: nox.Session) -> None:
     """Each adopter example in its own venv, at -n 0 and -n 2 with --pgsandbox-verify."""
     wanted = session.posargs or list(EXAMPLES)
-    env = {"UV_PYTHON_DOWNLOADS": "never"}
     rows = []
     for name in wanted:
         if name not in EXAMPLES:
             session.error(f"unknown example {name!r}; known: {', '.join(EXAMPLES)}")
         folder = Path("examples", name).resolve()
-        venv = Path(".nox", "examples", name).resolve()
-        python = str(venv / "bin" / "python")
-        if not Path(python).exists():
-            session.run(
-                "uv",
-                "venv",
-                "--quiet",
-                "--python",
-                _interpreter(session, "3.11"),
-                str(venv),
-                env=env,
-            )
-        session.run(
-            "uv",
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            python,
-            "--reinstall-package",
-            "pgsandbox",
-            f"{PGSANDBOX.resolve()}[{EXAMPLES[name]}]",
+        python = _pgsandbox_venv(
+            session,
+            Path(".nox", "examples", name),
+            "3.11",
+            EXAMPLES[name],
             "-r",
             str(folder / "requirements.txt"),
-            env=env,
         )
         for workers in ("0", "2"):
             junit = Path(".reports", f"example-{name}-n{workers}.xml").resolve()
