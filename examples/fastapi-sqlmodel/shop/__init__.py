@@ -1,0 +1,1 @@
+"""A small shop: FastAPI + SQLModel, the async adopter example of pgsandbox."""
