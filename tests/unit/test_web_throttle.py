@@ -73,8 +73,9 @@ class TestBuckets:
     def test_another_address_is_not_stopped_by_one_address_guessing(self) -> None:
         """The victim at their own address still gets attempts while an attacker is throttled."""
         throttle = SignInThrottle(clock=FakeClock())
-        _fail_until_refused(throttle, "ada@example.org", "203.0.113.9")
-        throttle.take("ada@example.org", "198.51.100.7")
+        assert _fail_until_refused(throttle, "ada@example.org", "203.0.113.9") == 5
+        # From their own address the victim still has the whole per-pair allowance.
+        assert _fail_until_refused(throttle, "ada@example.org", "198.51.100.7") == 5
 
     def test_one_address_spraying_many_accounts_is_stopped(self) -> None:
         """Across accounts, one address gets PER_ADDRESS.capacity failures, then 429."""
