@@ -261,32 +261,33 @@ def drop_template(admin: AdminConnection, name: str) -> None:
 
 def reap_old_templates(admin: AdminConnection, source: SchemaSource, *, keep: str) -> list[str]:
     """Drop this project's templates for older schemas that no running run still uses."""
-    dropped = []
     project = source.project_key()
-    for db in admin.owned_databases():
-        if db.kind != "template" or db.name == keep or db.meta.get("project") != project:
-            continue
-        use_key = advisory_key(f"use:{db.name}")
-        if admin.try_lock(use_key):
-            try:
-                admin.drop(db.name)
-                dropped.append(db.name)
-            finally:
-                admin.unlock(use_key)
-    return dropped
+    return _drop_templates_not_in_use(
+        admin,
+        [
+            db.name
+            for db in admin.owned_databases()
+            if db.kind == "template" and db.name != keep and db.meta.get("project") == project
+        ],
+    )
 
 
 def reap_unused_templates(admin: AdminConnection) -> list[str]:
     """Drop every pgsandbox template, of any project, that no running run holds."""
+    return _drop_templates_not_in_use(
+        admin, [db.name for db in admin.owned_databases() if db.kind == "template"]
+    )
+
+
+def _drop_templates_not_in_use(admin: AdminConnection, templates: list[str]) -> list[str]:
+    """Drop each template whose use lock no running run holds; return those dropped."""
     dropped = []
-    for db in admin.owned_databases():
-        if db.kind != "template":
-            continue
-        use_key = advisory_key(f"use:{db.name}")
+    for name in templates:
+        use_key = advisory_key(f"use:{name}")
         if admin.try_lock(use_key):
             try:
-                admin.drop(db.name)
-                dropped.append(db.name)
+                admin.drop(name)
+                dropped.append(name)
             finally:
                 admin.unlock(use_key)
     return dropped
