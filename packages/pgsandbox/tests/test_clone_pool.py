@@ -10,7 +10,7 @@ import pytest
 
 from pgsandbox._admin import AdminConnection, connect
 from pgsandbox._clone_pool import ClonePool
-from sandbox_projects import run_id_of, server_url
+from sandbox_projects import add_ini, run_id_of, server_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -58,15 +58,24 @@ def _run_databases(admin: AdminConnection, run_id: str) -> list[str]:
 
 
 class TestDatabaseIsolationPool:
-    def test_every_test_gets_its_own_fresh_clone_and_none_is_left(
-        self, project: Project, admin: AdminConnection
+    @pytest.mark.parametrize("recycle", [True, False], ids=["recycled", "fresh"])
+    def test_every_test_starts_empty_and_no_clone_is_left(
+        self, project: Project, admin: AdminConnection, recycle: bool
     ) -> None:
-        """At ``-n 2`` each ``database`` test gets a distinct empty clone; spares are dropped."""
+        """At ``-n 2`` each ``database`` test starts from the template's state: on its
+        worker's reset clone (one per worker), or with recycling off on a clone of its own;
+        spares and used clones are all dropped."""
+        add_ini(project, f"pgsandbox_recycle = {str(recycle).lower()}")
         project.pytester.makepyfile(**{f"test_db{n}": DATABASE_TESTS.format(n=n) for n in range(6)})
         result = project.run("-n", "2")
         result.assert_outcomes(passed=6)
         seen = (project.root / "seen.txt").read_text().split()
-        assert len(seen) == len(set(seen)) == 6
+        assert len(seen) == 6
+        if recycle:
+            assert 1 <= len(set(seen)) <= 2
+            result.stdout.fnmatch_lines(["pgsandbox: database isolation: 6 test(s), * on a reset*"])
+        else:
+            assert len(set(seen)) == 6
         assert _run_databases(admin, run_id_of(result)) == []
 
     def test_runs_without_database_tests_make_no_clones(self, project: Project) -> None:

@@ -65,6 +65,8 @@ class ClonePool:
         size: how many clones to keep ready; with 0 each :meth:`take` waits for its clone
             (drops still happen in the background).
         drop_batch: used clones dropped together (1 drops each one at once).
+        prepare: run on the first connection to each fresh clone (autocommit), in the
+            thread: installs the tracking of recycled clones (see ``_recycle``).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class ClonePool:
         meta: dict[str, Any],
         size: int = CLONE_POOL_SIZE,
         drop_batch: int = DROP_BATCH,
+        prepare: Callable[[psycopg.Connection[Any]], None] | None = None,
     ) -> None:
         """Start the thread and ask it for ``size`` clones."""
         self._open_admin = open_admin
@@ -85,6 +88,7 @@ class ClonePool:
         self._template = template
         self._next_name = next_name
         self._meta = meta
+        self._prepare = prepare
         self._jobs: queue.Queue[tuple[str, str]] = queue.Queue()
         self._ready: queue.Queue[str | BaseException] = queue.Queue()
         self._closing = threading.Event()
@@ -147,8 +151,9 @@ class ClonePool:
         admin.create(name, meta=self._meta, template=self._template)
         # The first connection to a new database builds its relation cache file; pay for
         # that here rather than in the test.
-        with psycopg.connect(autocommit=True, **conninfo(self._server_url, database=name)):
-            pass
+        with psycopg.connect(autocommit=True, **conninfo(self._server_url, database=name)) as conn:
+            if self._prepare is not None:
+                self._prepare(conn)
         return name
 
     def _drop_untaken(self, admin: AdminConnection | None) -> None:

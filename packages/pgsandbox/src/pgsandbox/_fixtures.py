@@ -119,8 +119,11 @@ def _pgsandbox_target(
         )
     isolation = isolation_of(request.node, state.settings.isolation)
     tracker = state.tracker()
+    recycled = None
     if isolation == "database":
-        name = worker.clone_for_test()
+        name, recycled = worker.take_clone(
+            recycle=state.settings.recycle and not state.settings.keep
+        )
     elif isolation == "shared":
         name = worker.shared_database
     else:
@@ -137,12 +140,14 @@ def _pgsandbox_target(
         session_class=pgsandbox_session_class,
         sync_session_class=pgsandbox_sync_session_class,
         session_wait=float(request.config.getini("pgsandbox_session_wait") or 10),
+        recycled=recycled,
+        retired=worker.retired,
     )
     try:
         yield target
     finally:
         if isolation == "database" and not state.settings.keep:
-            worker.drop_test_database(name)
+            worker.finish_clone(name, recycled)
 
 
 #: What the async fixtures import: the `asyncpg` extra installs all three.

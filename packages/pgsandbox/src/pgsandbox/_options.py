@@ -118,6 +118,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="transaction",
     )
     parser.addini("pgsandbox_keep", "keep the run's databases", type="bool", default=False)
+    parser.addini(
+        "pgsandbox_recycle",
+        "'database' isolation: reset a worker's clone after each test and reuse it, "
+        "instead of a fresh clone per test (needs a superuser; default true)",
+        type="bool",
+        default=True,
+    )
     parser.addini("pgsandbox_debug", "write per-worker connection logs", type="bool", default=False)
     parser.addini(
         "pgsandbox_debug_loggers",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.util import await_only
 
 from pgsandbox._diagnostics import quote_literal
+from pgsandbox._recycle import RESET_SESSION_SQL
 from pgsandbox._session_classes import sync_base_of
 from pgsandbox._sharing import GUARD, ConnectionGuard, SandboxMisuse
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Dialect, Engine, Transaction
 
     from pgsandbox._diagnostics import ConnectionTracker
+    from pgsandbox._recycle import RecycledClone
 
 __all__ = [
     "AsyncSandbox",
@@ -77,6 +80,11 @@ class TestTarget:
     #: Seconds a session of one task may wait for another task's session on the test's
     #: connection (``transaction`` isolation) before that counts as a deadlock.
     session_wait: float = 10.0
+    #: ``database`` isolation on the worker's recycled clone (see ``_recycle``): its
+    #: engine is kept from test to test.
+    recycled: RecycledClone | None = None
+    #: Recycled clones given up since (their kept engines are disposed).
+    retired: list[str] | None = None
 
     def async_maker(self, bind: AsyncEngine | AsyncConnection, **kw: Any) -> Any:
         """An ``async_sessionmaker`` of the project's session class, tracked."""
@@ -134,6 +142,7 @@ class EngineCache:
     def __init__(self) -> None:
         """Start empty; engines are created on first use."""
         self._engines: dict[tuple[str, bool], AsyncEngine] = {}
+        self._retired_seen = 0
 
     def get(self, target: TestTarget) -> AsyncEngine:
         """Return the loop's engine for the target's database, creating it on first use."""
@@ -155,8 +164,20 @@ class EngineCache:
                 send_savepoints_to_the_driver(engine.sync_engine.dialect)
                 event.listen(engine.sync_engine, "before_cursor_execute", _begin_if_owed)
             target.tracker.instrument(engine.sync_engine, f"pooled:{target.database}")
+            if target.recycled is not None:
+                _record_server_pids(engine, target.recycled)
             self._engines[key] = engine
         return engine
+
+    async def dispose_retired(self, retired: list[str]) -> None:
+        """Dispose the kept engines of recycled clones given up since the last call."""
+        if len(retired) == self._retired_seen:
+            return
+        names, self._retired_seen = retired[self._retired_seen :], len(retired)
+        for name in names:
+            engine = self._engines.pop((name, False), None)
+            if engine is not None:
+                await engine.dispose()
 
     async def dispose(self) -> None:
         """Close every pooled connection (must run in the loop that made them)."""
@@ -314,7 +335,12 @@ async def open_async_sandbox(
             session transaction open (the message says where it was taken).
     """
     if target.isolation == "database":
-        async with _open_clone_sandbox(target) as box:
+        opened = (
+            _open_clone_sandbox(target)
+            if target.recycled is None
+            else _open_recycled_sandbox(target, engines)
+        )
+        async with opened as box:
             yield box
         return
     engine = engines.get(target)
@@ -398,6 +424,61 @@ async def _open_clone_sandbox(target: TestTarget) -> AsyncIterator[AsyncSandbox]
         _raise_leaks(target, misuse=guard.problems)
     finally:
         await engine.dispose()
+
+
+#: ``ConnectionRecord.info`` key: the recycled clone's epoch a kept connection was reset in.
+_EPOCH = "pgsandbox_epoch"
+
+
+def _record_server_pids(engine: AsyncEngine, clone: RecycledClone) -> None:
+    """Note the server pid of each connection the engine opens (a reset spares them)."""
+
+    def connected(_dbapi_connection: Any, record: Any) -> None:
+        clone.pids.add(int(record.driver_connection.get_server_pid()))
+
+    event.listen(engine.sync_engine, "connect", connected)
+
+
+@contextlib.asynccontextmanager
+async def _open_recycled_sandbox(
+    target: TestTarget, engines: EngineCache
+) -> AsyncIterator[AsyncSandbox]:
+    """``database`` isolation on the worker's recycled clone, with the engine it keeps.
+
+    The clone was put back into the template's state after the last test (``_recycle``);
+    each kept connection is reset at its first checkout in this test, and tagged with it.
+    """
+    clone = target.recycled
+    assert clone is not None  # the caller checked; narrows the type
+    await engines.dispose_retired(target.retired or [])
+    engine = engines.get(target)
+    epoch = clone.epoch
+    reset = RESET_SESSION_SQL + (
+        f"SET application_name TO {quote_literal(target.application_name[:63])}"
+    )
+    guard = ConnectionGuard(
+        target.nodeid, asyncio.get_running_loop(), threading.get_ident(), target.session_wait
+    )
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        guard.check_caller()
+        if record.info.get(_EPOCH) != epoch:
+            try:
+                await_only(_execute_simple(dbapi_connection, reset))
+            except Exception as exc:
+                # The pool replaces a connection that fails here with a new one.
+                raise DisconnectionError(str(exc)) from exc
+            record.info[_EPOCH] = epoch
+
+    event.listen(engine.sync_engine, "checkout", checkout)
+    try:
+        async with _own_connection(engine, target) as connection:
+            maker = target.async_maker(engine)
+            async with _closing(AsyncSandbox(engine, connection, maker)) as box:
+                yield box
+        _raise_leaks(target, misuse=guard.problems)
+    finally:
+        event.remove(engine.sync_engine, "checkout", checkout)
 
 
 def _sync_of(connection: AsyncConnection) -> Connection:

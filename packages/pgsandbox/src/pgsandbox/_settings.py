@@ -121,6 +121,7 @@ class SandboxSettings:
     env_url: str | None
     isolation: str
     keep: bool
+    recycle: bool
     debug: bool
     reap: bool
     rebuild: bool
@@ -180,6 +181,7 @@ class SandboxSettings:
             env_url=url_from_environment(),
             isolation=isolation,
             keep=bool(option("pgsandbox_keep", "pgsandbox_keep")),
+            recycle=bool(config.getini("pgsandbox_recycle")),
             debug=bool(option("pgsandbox_debug", "pgsandbox_debug")),
             reap=bool(config.getoption("pgsandbox_reap")),
             rebuild=bool(option("pgsandbox_rebuild", "pgsandbox_rebuild")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,9 @@ class ProcessState:
     report: dict[str, Any] | None = None
     report_page: Path | None = None
     verdict: list[str] | None = None
+    #: ``database`` tests by clone reuse, summed over the workers (see ``_recycle``).
+    recycle: Counter[str] = field(default_factory=Counter)
+    recycle_fallbacks: Counter[str] = field(default_factory=Counter)
     _sync_engines: dict[str, Engine] = field(default_factory=dict)
     _tracker: ConnectionTracker | None = None
     debug_handler: logging.Handler | None = None
@@ -50,6 +54,26 @@ class ProcessState:
             self.tracker().instrument(engine, f"sync:{url.database}")
             self._sync_engines[key] = engine
         return engine
+
+    def add_recycle(self, summary: dict[str, dict[str, int]] | None) -> None:
+        """Add one worker's counts of recycled and fresh ``database`` clones."""
+        if summary:
+            self.recycle.update(summary.get("counts", {}))
+            self.recycle_fallbacks.update(summary.get("fallbacks", {}))
+
+    def recycle_line(self) -> str | None:
+        """``database isolation: N test(s), R on a reset clone, F fresh clone(s) ...``."""
+        reused, fresh = self.recycle.get("reused", 0), self.recycle.get("fresh", 0)
+        if not reused + fresh:
+            return None
+        line = (
+            f"database isolation: {reused + fresh} test(s), {reused} on a reset clone, "
+            f"{fresh} fresh clone(s)"
+        )
+        if self.recycle_fallbacks:
+            why = ", ".join(f"{k}: {v}" for k, v in self.recycle_fallbacks.most_common())
+            line += f"; not reset because {why}"
+        return line
 
     def tracker(self) -> ConnectionTracker:
         """This process's connection tracker (created with the worker's databases)."""

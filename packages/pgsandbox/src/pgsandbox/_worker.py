@@ -6,13 +6,18 @@ its assignment from the controller (``workerinput`` under xdist).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from typing import TYPE_CHECKING
+from collections import Counter
+from typing import TYPE_CHECKING, Any
 
-from pgsandbox._admin import AdminConnection, connect
+import psycopg
+
+from pgsandbox._admin import AdminConnection, connect, conninfo
 from pgsandbox._clone_pool import CLONE_POOL_SIZE, ClonePool
 from pgsandbox._faults import ConnectionBudget, per_worker_connections, remember_budget
 from pgsandbox._naming import test_database_name
+from pgsandbox._recycle import RecycledClone, install_tracking, reset_clone
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -45,6 +50,17 @@ class WorkerDatabases:
         self._clones: ClonePool | None = None
         self._closed_pool_waits: list[float] = []
         self._urls: dict[tuple[str, str], URL] = {}
+        #: Recycling ``database`` clones (see ``_recycle``): None until first asked.
+        self._recycling: bool | None = None
+        self._recycled: RecycledClone | None = None
+        self._untracked: dict[str, str] = {}  # clone -> why its tracking failed to install
+        #: Clones given up after a test (their engines are disposed by the next test).
+        self.retired: list[str] = []
+        #: ``database`` tests by what they got: "reused", "fresh", and why a clone was
+        #: not reused (``recycle_fallbacks``).
+        self.recycle_counts: Counter[str] = Counter()
+        self.recycle_fallbacks: Counter[str] = Counter()
+        self._reused_waits: list[float] = []
 
     @property
     def run_id(self) -> str:
@@ -83,8 +99,12 @@ class WorkerDatabases:
         The first call starts the worker's warm pool (see ``_clone_pool``), so runs
         without ``database`` tests never create a spare clone.
         """
+        return self._pool().take()
+
+    def _pool(self) -> ClonePool:
         if self._clones is None:
             self._clones = ClonePool(
+                prepare=self._install_tracking if self._recycling else None,
                 size=self._spare_clones(),
                 open_admin=lambda: self._open_admin("clones"),
                 server_url=self._server_url,
@@ -94,7 +114,80 @@ class WorkerDatabases:
                 ),
                 meta={"kind": "test", "run": self.run_id, "worker": self.worker_id},
             )
-        return self._clones.take()
+        return self._clones
+
+    # ------------------------------------------------------------------ recycled clones
+    def take_clone(self, *, recycle: bool) -> tuple[str, RecycledClone | None]:
+        """A clone for one ``database`` test: the worker's recycled one when it can be.
+
+        Returns the clone's name and, when it is recycled, its :class:`RecycledClone`
+        (hand both back to :meth:`finish_clone`).
+        """
+        if not recycle or not self._may_recycle():
+            return self.clone_for_test(), None
+        clone, self._recycled = self._recycled, None
+        if clone is not None:
+            self._reused_waits.append(0.0)  # ready before the test asked
+            clone.epoch += 1
+            clone.uses += 1
+            self.recycle_counts["reused"] += 1
+            return clone.name, clone
+        name = self._pool().take()
+        self.recycle_counts["fresh"] += 1
+        failed = self._untracked.pop(name, None)
+        if failed is not None:
+            self._recycling = False  # it would fail for every clone of this template
+            self.recycle_fallbacks[f"tracking could not be installed: {failed}"] += 1
+            return name, None
+        conn = psycopg.connect(
+            autocommit=True,
+            application_name=f"pgsandbox/{self.run_id}/{self.worker_id}/recycle",
+            **conninfo(self._server_url, database=name),
+        )
+        return name, RecycledClone(name=name, conn=conn, epoch=1, uses=1)
+
+    def finish_clone(self, name: str, clone: RecycledClone | None) -> None:
+        """After a ``database`` test: reset a recycled clone for the next one, or drop it."""
+        if clone is None:
+            self.drop_test_database(name)
+            return
+        try:
+            why = reset_clone(clone)
+        except psycopg.Error as exc:
+            why = f"its reset failed: {str(exc).strip().splitlines()[0]}"
+        if not why:
+            self._recycled = clone
+            return
+        if why.startswith("busy:"):
+            why = "a connection the test opened was still open"
+        self.recycle_fallbacks[why.split(" (", 1)[0]] += 1
+        with contextlib.suppress(psycopg.Error):
+            clone.conn.close()
+        self.retired.append(name)
+        self.drop_test_database(name)
+
+    def recycle_summary(self) -> dict[str, dict[str, int]]:
+        """The worker's counts of reused and fresh ``database`` clones, and why not reused."""
+        return {"counts": dict(self.recycle_counts), "fallbacks": dict(self.recycle_fallbacks)}
+
+    def _may_recycle(self) -> bool:
+        if self._recycling is None:
+            row = (
+                self._connection()
+                .conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                .fetchone()
+            )
+            self._recycling = bool(row and row[0])
+            if not self._recycling:
+                self.recycle_fallbacks["pgsandbox's role is not a superuser"] += 1
+        return self._recycling
+
+    def _install_tracking(self, conn: psycopg.Connection[Any]) -> None:
+        """The clone pool's ``prepare``: install the tracking, or note why it failed."""
+        try:
+            install_tracking(conn)
+        except psycopg.Error as exc:
+            self._untracked[conn.info.dbname] = str(exc).strip().splitlines()[0]
 
     def _spare_clones(self) -> int:
         """Spares to keep ready: none on a server that syncs to disk.
@@ -111,9 +204,13 @@ class WorkerDatabases:
 
     @property
     def clone_waits(self) -> list[float]:
-        """Seconds each ``database`` test waited for its clone (the first always waits)."""
+        """Seconds each ``database`` test waited for its clone (the first always waits).
+
+        A test on the worker's reset clone waited for nothing (its reset ran in the last
+        test's teardown).
+        """
         live = self._clones.waits if self._clones is not None else []
-        return [*self._closed_pool_waits, *live]
+        return [*self._closed_pool_waits, *live, *self._reused_waits]
 
     def drop_test_database(self, name: str) -> None:
         """Drop a clone made by :meth:`clone_for_test` (in the background)."""
@@ -124,6 +221,11 @@ class WorkerDatabases:
 
     def close(self) -> None:
         """Finish the clone pool's drops and close the worker's maintenance connections."""
+        if self._recycled is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._recycled.conn.close()
+            self.drop_test_database(self._recycled.name)
+            self._recycled = None
         if self._clones is not None:
             self._clones.close()
             self._closed_pool_waits.extend(self._clones.waits)

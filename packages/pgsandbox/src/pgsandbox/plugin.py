@@ -225,6 +225,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     # Never raises for a lost or full server: the controller records the fault, and the
     # summary names it (an exception here would be an INTERNALERROR that ends the run).
     state.controller.release_worker(node.gateway.id)
+    state.add_recycle(getattr(node, "workeroutput", {}).get("pgsandbox_recycle"))
 
 
 # ============================================================================ collection
@@ -322,6 +323,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = STATE.find(session.config)
     if state is None:
         return
+    if state.worker is not None:
+        summary = state.worker.recycle_summary()
+        output = getattr(session.config, "workeroutput", None)
+        if output is not None:  # an xdist worker: the controller adds it up
+            output["pgsandbox_recycle"] = summary
+        else:
+            state.add_recycle(summary)
     _close_worker(state)
     controller = state.controller
     if controller is None:
@@ -403,6 +411,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if undropped is not None:
         write(undropped, red=True)
     _summarize_distribution(state, write)
+    recycled = state.recycle_line()
+    if recycled is not None:
+        write(f"pgsandbox: {recycled}")
     controller = state.controller
     if controller.leftover_sessions:
         write(
