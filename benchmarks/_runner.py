@@ -38,6 +38,7 @@ class RunResult:
         server_pss_mb: peak memory of the ephemeral server during the run.
         clone_waits_s: how long each pgsandbox ``database`` test waited for its clone.
         tests_span_s: from the first test body to the end of the last test.
+        load_before / load_after: the machine's 1-minute load average around the run.
     """
 
     strategy: str
@@ -53,6 +54,8 @@ class RunResult:
     server_pss_mb: float | None = None
     clone_waits_s: list[float] = field(default_factory=list)
     tests_span_s: float | None = None
+    load_before: float | None = None
+    load_after: float | None = None
     output_tail: str = ""
 
     @property
@@ -156,6 +159,7 @@ def run_suite(
         str(workers),
         *strategy.pytest_args(server.url, run_id, alembic_ini),
     ]
+    load_before = os.getloadavg()[0]
     launched = time.time()
     started = time.perf_counter()
     with PssSampler(server.pid_file) as sampler:
@@ -172,6 +176,8 @@ def run_suite(
         setup_s=None,
         returncode=done.returncode,
         server_pss_mb=sampler.peak_mb,
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
         output_tail="\n".join((done.stdout + done.stderr).strip().splitlines()[-25:]),
     )
     first_starts, last_ends = [], []

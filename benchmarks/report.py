@@ -43,6 +43,7 @@ def _rows(report: dict[str, Any], results: dict[str, Any]) -> list[list[str]]:
                 _fmt(summary.get("setup_template_build_s")),
                 _fmt(max((c.get("peak_rss_mb_per_worker") or 0) for c in cells.values()), 0),
                 _fmt(summary.get("break_even_tests_n2_vs_n0"), 0),
+                _load_range(cells),
                 key,
             ]
         )
@@ -60,7 +61,17 @@ _HEAD = [
     "tpl build s",
     "RSS/worker MB",
     "break-even N",
+    "load 1m",
 ]
+
+
+def _load_range(cells: dict[str, Any]) -> str:
+    """Lowest load average before and highest after the strategy's runs: ``1.8-2.4``."""
+    before = [v for c in cells.values() for v in c.get("load_before") or [] if v is not None]
+    after = [v for c in cells.values() for v in c.get("load_after") or [] if v is not None]
+    if not before or not after:
+        return "-"
+    return f"{min(before):.1f}-{max(after):.1f}"
 
 
 def render_table(report: dict[str, Any]) -> list[str]:
@@ -149,7 +160,7 @@ def write_svg(report: dict[str, Any], path: Path) -> Path:
         n: [summary["workers"].get(n, {}).get("wall_s") or 0.0 for summary in results.values()]
         for n in ("0", "2", "4")
     }
-    label_w, bar_w, row_h, top = 290, 330, 34, 56
+    label_w, bar_w, row_h, top = 300, 330, 34, 72
     width = label_w + 2 * (bar_w + 60)
     height = top + row_h * len(labels) + 40
     max_over = max(overheads) or 1.0
@@ -160,9 +171,15 @@ def write_svg(report: dict[str, Any], path: Path) -> Path:
             f'font-family="sans-serif" font-size="12">'
         ),
         f'<rect width="{width}" height="{height}" fill="white"/>',
+        # Each chart's title on one line and its explanation on the next, both within the
+        # chart's own column (bar_w wide): long titles ran into the next chart's.
         (
-            f'<text x="{label_w}" y="20" font-size="14" font-weight="bold">per-test overhead, '
-            "ms (-n 0; median test minus the work alone)</text>"
+            f'<text x="{label_w}" y="20" font-size="14" font-weight="bold">'
+            "per-test overhead, ms (-n 0)</text>"
+        ),
+        (
+            f'<text x="{label_w}" y="37" font-size="11" fill="#555">'
+            "median test time minus the work alone</text>"
         ),
         (
             f'<text x="{label_w + bar_w + 60}" y="20" font-size="14" font-weight="bold">'
@@ -171,8 +188,8 @@ def write_svg(report: dict[str, Any], path: Path) -> Path:
     ]
     for i, n in enumerate(("0", "2", "4")):
         x = label_w + bar_w + 60 + i * 70
-        parts.append(f'<rect x="{x}" y="30" width="10" height="10" fill="{_COLOURS[n]}"/>')
-        parts.append(f'<text x="{x + 14}" y="39">-n {n}</text>')
+        parts.append(f'<rect x="{x}" y="29" width="10" height="10" fill="{_COLOURS[n]}"/>')
+        parts.append(f'<text x="{x + 14}" y="38">-n {n}</text>')
     for row, label in enumerate(labels):
         y = top + row * row_h
         parts.append(

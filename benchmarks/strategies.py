@@ -23,6 +23,8 @@ class Strategy:
         conftest: module of ``benchmarks.conftests`` copied as the suite's conftest.
         uses_pgsandbox: whether pgsandbox is on (the others run with ``-p no:pgsandbox``).
         isolation: pgsandbox's isolation mode, for pgsandbox strategies.
+        mixed: 15% of the suite's tests are marked ``database`` isolation (3 in 20), the
+            rest run in ``isolation``: a project that needs real commits here and there.
     """
 
     key: str
@@ -30,6 +32,7 @@ class Strategy:
     conftest: str
     uses_pgsandbox: bool = False
     isolation: str = ""
+    mixed: bool = False
 
     def pytest_args(self, server: URL, run_id: str, alembic_ini: Path) -> list[str]:
         """Arguments that select this strategy (plugins on and off, options)."""
@@ -61,9 +64,18 @@ STRATEGIES = (
     Strategy("transaction", "pgsandbox transaction", "pgsandbox_modes", True, "transaction"),
     Strategy("database", "pgsandbox database", "pgsandbox_modes", True, "database"),
     Strategy("shared", "pgsandbox shared", "pgsandbox_modes", True, "shared"),
+    Strategy(
+        "mix",
+        "pgsandbox 85% transaction + 15% database",
+        "pgsandbox_modes",
+        True,
+        "transaction",
+        mixed=True,
+    ),
     Strategy("nullpool", "NullPool per test", "nullpool_per_test"),
     Strategy("per_test_db", "database per test (pytest-postgresql)", "database_per_test"),
     Strategy("migrate_per_worker", "migrate per worker + TRUNCATE", "migrate_per_worker"),
+    Strategy("per_worker_delete", "create_all per worker + DELETE", "per_worker_delete"),
     Strategy("pooled", "one pooled engine, no isolation (floor)", "pooled_engine"),
 )
 
