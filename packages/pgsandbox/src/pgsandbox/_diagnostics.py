@@ -13,6 +13,7 @@ With ``--pgsandbox-debug`` the same events go, one JSON object per line, to
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import linecache
 import logging
@@ -22,6 +23,7 @@ import sysconfig
 import time
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
@@ -34,7 +36,6 @@ from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from pathlib import Path
     from types import FrameType
 
     from sqlalchemy.engine import Engine
@@ -127,11 +128,33 @@ class CapturedStack:
 _STACK_DEPTH = 48
 
 
+def _runner_prefixes() -> tuple[str, ...]:
+    """Where the walk stops: files of the test runner (asyncio, pytest, pluggy, threads).
+
+    Every frame past the first of them is the runner's (a coroutine's callers are
+    asyncio's, a test function's are pytest's), and never shown. Directories, not name
+    fragments: SQLAlchemy's ``ext/asyncio`` must not count as asyncio.
+    """
+    found = []
+    for name in ("asyncio", "_pytest", "pluggy", "pytest_asyncio", "threading"):
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin:
+            found.append(origin if name == "threading" else str(Path(origin).parent) + os.sep)
+    return tuple(found)
+
+
+_RUNNER_FRAMES = _runner_prefixes()
+
+
 def _frames_of(frame: FrameType | None) -> list[tuple[str, int, str]]:
     found: list[tuple[str, int, str]] = []
     while frame is not None and len(found) < _STACK_DEPTH:
         code = frame.f_code
-        found.append((code.co_filename, frame.f_lineno, code.co_name))
+        filename = code.co_filename
+        if filename.startswith(_RUNNER_FRAMES):
+            break
+        found.append((filename, frame.f_lineno, code.co_name))
         frame = frame.f_back
     found.reverse()
     return found

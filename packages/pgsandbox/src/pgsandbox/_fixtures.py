@@ -74,7 +74,9 @@ _ELSEWHERE = (
 
 
 # ---------------------------------------------------------------------- extension points
-@pytest.fixture
+# Session-scoped (read once: each function-scoped fixture costs every test its setup and
+# teardown); an override of any scope works.
+@pytest.fixture(scope="session")
 def pgsandbox_session_class(request: pytest.FixtureRequest) -> type[AsyncSession]:
     """The ``AsyncSession`` class pgsandbox's session factory makes; override to change it.
 
@@ -87,7 +89,7 @@ def pgsandbox_session_class(request: pytest.FixtureRequest) -> type[AsyncSession
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def pgsandbox_sync_session_class(request: pytest.FixtureRequest) -> type[Session]:
     """The ``Session`` class of ``pgsandbox_sync_session``; override to change it.
 
