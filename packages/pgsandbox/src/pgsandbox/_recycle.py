@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INSTALL_SQL",
+    "RESET_CONNECTION_SETUP",
     "RESET_SESSION_SQL",
     "RecycledClone",
     "install_tracking",
@@ -127,20 +128,22 @@ BEGIN
     IF why IS NOT NULL THEN
         RETURN 'the test wrote to tables the template has rows in (' || why || ')';
     END IF;
-    -- Emptied in any order: foreign-key (and the project's own) triggers stay quiet.
-    PERFORM set_config('session_replication_role', 'replica', true);
-    FOR r IN SELECT DISTINCT d.rel, c.relkind FROM {SCHEMA}.dirty d
-             JOIN pg_class c ON c.oid = d.rel LOOP
-        EXECUTE format('DELETE FROM %s %s',
-                       CASE WHEN r.relkind = 'r' THEN 'ONLY' ELSE '' END, r.rel::regclass);
-    END LOOP;
+    IF EXISTS (SELECT 1 FROM {SCHEMA}.dirty) THEN
+        -- Emptied in any order: the caller's session runs with session_replication_role
+        -- = replica, so foreign-key (and the project's own) triggers stay quiet.
+        FOR r IN SELECT DISTINCT d.rel, c.relkind FROM {SCHEMA}.dirty d
+                 JOIN pg_class c ON c.oid = d.rel LOOP
+            EXECUTE format('DELETE FROM %s %s',
+                           CASE WHEN r.relkind = 'r' THEN 'ONLY' ELSE '' END, r.rel::regclass);
+        END LOOP;
+        DELETE FROM {SCHEMA}.dirty;  -- the DELETEs above marked their tables again
+    END IF;
     FOR r IN SELECT s.* FROM {SCHEMA}.sequences s
              JOIN pg_sequences p USING (schemaname, sequencename)
              WHERE p.last_value IS DISTINCT FROM s.last_value LOOP
         PERFORM setval(format('%I.%I', r.schemaname, r.sequencename)::regclass,
                        coalesce(r.last_value, r.start_value), r.last_value IS NOT NULL);
     END LOOP;
-    DELETE FROM {SCHEMA}.dirty;  -- the DELETEs above marked their tables again
     RETURN '';
 END $f$;
 CREATE EVENT TRIGGER pgsandbox_recycle_ddl ON ddl_command_end EXECUTE FUNCTION {SCHEMA}.ddl();
@@ -154,6 +157,11 @@ RESET_SESSION_SQL = (
 
 #: How long a reset waits for connections the test closed to go away on the server.
 BUSY_WAIT_S = 2.0
+
+
+#: The recycle connection's session: ``replica`` keeps the project's triggers and foreign-key
+#: checks quiet while a reset empties tables, set once (changing it drops cached plans).
+RESET_CONNECTION_SETUP = "SET session_replication_role = replica"
 
 
 def install_tracking(conn: psycopg.Connection[Any]) -> None:

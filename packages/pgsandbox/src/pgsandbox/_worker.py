@@ -17,7 +17,12 @@ from pgsandbox._admin import AdminConnection, connect, conninfo
 from pgsandbox._clone_pool import CLONE_POOL_SIZE, ClonePool
 from pgsandbox._faults import ConnectionBudget, per_worker_connections, remember_budget
 from pgsandbox._naming import test_database_name
-from pgsandbox._recycle import RecycledClone, install_tracking, reset_clone
+from pgsandbox._recycle import (
+    RESET_CONNECTION_SETUP,
+    RecycledClone,
+    install_tracking,
+    reset_clone,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -144,6 +149,7 @@ class WorkerDatabases:
             application_name=f"pgsandbox/{self.run_id}/{self.worker_id}/recycle",
             **conninfo(self._server_url, database=name),
         )
+        conn.execute(RESET_CONNECTION_SETUP)
         return name, RecycledClone(name=name, conn=conn, epoch=1, uses=1)
 
     def finish_clone(self, name: str, clone: RecycledClone | None) -> None:
