@@ -742,7 +742,11 @@ def _smoke(session: nox.Session, wheel: str) -> None:
 
 #: The adopter examples: folder under examples/, and the pgsandbox extras it installs
 #: (each pins the rest itself, in its requirements.txt).
-EXAMPLES = {"sync-sqlalchemy": "alembic", "fastapi-sqlmodel": "asyncpg,alembic"}
+EXAMPLES = {
+    "sync-sqlalchemy": "alembic",
+    "fastapi-sqlmodel": "asyncpg,alembic",
+    "litestar-advanced-alchemy": "asyncpg,alembic",
+}
 
 
 @nox.session(python=False)

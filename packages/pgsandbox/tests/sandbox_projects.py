@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import textwrap
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -145,10 +146,20 @@ def server_url() -> ServerInfo:
 
 
 def drop_templates(admin: AdminConnection, project: Project) -> None:
-    """Drop every template the project's runs built (tests must not leave any behind)."""
-    key = project.schema_source().project_key()
+    """Drop every template the project's runs built (tests must not leave any behind).
+
+    Runs with a ``pgsandbox_alembic_config`` (added to the ini by the test) are another
+    project key: those of the factories the ini names are dropped too.
+    """
+    source = project.schema_source()
+    ini = project.root / "tox.ini"
+    text = ini.read_text() if ini.exists() else ""
+    factories = re.findall(r"^pgsandbox_alembic_config\s*=\s*(\S+)", text, re.M)
+    keys = {source.project_key()} | {
+        replace(source, alembic_config=factory).project_key() for factory in factories
+    }
     for db in admin.owned_databases():
-        if db.kind == "template" and db.meta.get("project") == key:
+        if db.kind == "template" and db.meta.get("project") in keys:
             admin.drop(db.name)
 
 

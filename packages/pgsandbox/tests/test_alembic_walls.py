@@ -147,6 +147,47 @@ class TestConfigFactory:
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines(["*Config from appconfig:make_config*"])
 
+    def test_a_config_that_fixes_its_url_when_made_is_given_the_build_url(
+        self, project: Project
+    ) -> None:
+        """A Config carrying its database in an attribute of its own (as advanced-alchemy's
+        ``db_url``): a factory with a ``url`` parameter is given the build database's."""
+        _edit_env_py(
+            project,
+            "config = context.config",
+            """\
+            # Like advanced-alchemy's: it migrates the Config's own database.
+            config.set_main_option("sqlalchemy.url", config.db_url)
+            """,
+        )
+        project.pytester.makepyfile(
+            appconfig="""
+            from alembic.config import Config
+
+            class AppConfig(Config):
+                def __init__(self, ini_path, db_url):
+                    super().__init__(ini_path)
+                    self.db_url = db_url
+
+            def make_config(ini_path, url=None):
+                return AppConfig(ini_path, url or "postgresql+psycopg://app@127.0.0.1:1/app")
+            """,
+            test_items=TEST_ITEMS,
+        )
+        ini = project.root / "tox.ini"
+        ini.write_text(ini.read_text() + "\npgsandbox_alembic_config = appconfig:make_config\n")
+        project.run().assert_outcomes(passed=1)
+
+        # The same factory without the parameter cannot know the build database.
+        factory = project.root / "appconfig.py"
+        factory.write_text(factory.read_text().replace(", url=None", ""))
+        factory.write_text(factory.read_text().replace("url or ", ""))
+        result = project.run()
+        assert result.ret == pytest.ExitCode.INTERRUPTED
+        assert "Fix: give appconfig:make_config a `url` parameter" in " ".join(
+            _output(result).split()
+        )
+
 
 class TestMigrationsThatLookElsewhere:
     @pytest.fixture

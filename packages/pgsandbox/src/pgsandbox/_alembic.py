@@ -9,7 +9,11 @@ Three walls adopters hit, and what pgsandbox does about each:
 - **A framework's own Config subclass** (advanced-alchemy's env.py reads attributes that
   only its subclass has): ``pgsandbox_alembic_config = "pkg.module:factory"`` names a
   callable returning the ``Config`` to use; it is called with the alembic.ini path, or with
-  no argument when ``pgsandbox_alembic_ini`` is not set.
+  no argument when ``pgsandbox_alembic_ini`` is not set. Such a Config may carry its
+  database in attributes of its own, fixed when it is made (advanced-alchemy's ``engine``
+  and ``db_url``), which the ``sqlalchemy.url`` pgsandbox sets cannot reach; a factory with
+  a ``url`` parameter is therefore given the build database's URL (``None`` when pgsandbox
+  only reads where the migrations are).
 - **An env.py that migrates another database** (it takes its URL from ``DATABASE_URL``
   and overrides ``sqlalchemy.url``). While the build runs, every SQLAlchemy connection is
   checked as it opens: one to any database other than the build database is refused
@@ -20,6 +24,7 @@ Three walls adopters hit, and what pgsandbox does about each:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import re
 import traceback
@@ -38,6 +43,8 @@ from pgsandbox._errors import ConfigurationError, MigrationFailed, PgsandboxErro
 from pgsandbox._loading import captured_output, first_lines, load_callable, on_sys_path, tail
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from alembic.config import Config
     from sqlalchemy.engine import URL
 
@@ -68,8 +75,12 @@ class WrongDatabase(PgsandboxError):
 
 
 # ---------------------------------------------------------------------- config
-def alembic_config(source: SchemaSource) -> Config:
-    """The project's alembic ``Config``, with ``script_location`` made absolute.
+def alembic_config(source: SchemaSource, target: URL | None = None) -> Config:
+    """The project's alembic ``Config`` for ``target``, with ``script_location`` absolute.
+
+    ``target`` is the build database, or None when only the migrations' locations are
+    read; a factory with a ``url`` parameter is given it (rendered, with the driver of
+    alembic.ini's ``sqlalchemy.url``, else ``postgresql+psycopg``).
 
     Raises:
         ConfigurationError: the factory fails or returns something else than a Config, or
@@ -80,15 +91,20 @@ def alembic_config(source: SchemaSource) -> Config:
     if source.alembic_config:
         factory = load_callable(source.alembic_config, source.rootdir, CONFIG_KEY)
         args = [str(source.alembic_ini)] if source.alembic_ini is not None else []
+        kwargs: dict[str, str | None] = {}
+        if _takes_url(factory):
+            kwargs["url"] = _factory_url(source, target)
         with on_sys_path(source.rootdir):
             try:
-                config = factory(*args)
+                config = factory(*args, **kwargs)
             except Exception as exc:
+                given = "the alembic.ini path" if args else "no argument"
+                if kwargs:
+                    given += " and url= (the build database's URL, or None)"
                 msg = (
                     f"pgsandbox: {CONFIG_KEY} = {source.alembic_config!r} failed: "
                     f"{type(exc).__name__}: {first_lines(exc)}\n  It is called with "
-                    f"{'the alembic.ini path' if args else 'no argument'} and must return an "
-                    "alembic.config.Config (or a subclass)."
+                    f"{given} and must return an alembic.config.Config (or a subclass)."
                 )
                 raise ConfigurationError(msg) from None
         if not isinstance(config, Config):
@@ -102,6 +118,42 @@ def alembic_config(source: SchemaSource) -> Config:
         config = Config(str(source.alembic_ini))
     _resolve_script_location(config, source)
     return config
+
+
+def _url_hint(source: SchemaSource) -> str:
+    """For a failure outside the revisions: a Config factory that cannot know the URL."""
+    if not source.alembic_config:
+        return ""
+    factory = load_callable(source.alembic_config, source.rootdir, CONFIG_KEY)
+    if _takes_url(factory):
+        return ""
+    return (
+        f"\n  If env.py connects through the Config's own engine or URL (advanced-alchemy's "
+        "config.engine and config.db_url, fixed when the Config is made), the sqlalchemy.url "
+        f"pgsandbox sets does not reach it. Fix: give {source.alembic_config} a `url` "
+        "parameter; pgsandbox passes it the build database's URL (None when it only reads "
+        "where the migrations are): make the Config for that database."
+    )
+
+
+def _takes_url(factory: Callable[..., Any]) -> bool:
+    """Whether ``factory`` accepts a ``url`` keyword argument."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin, some C callables)
+        return False
+    return any(
+        (p.name == "url" and p.kind is not p.POSITIONAL_ONLY) or p.kind is p.VAR_KEYWORD
+        for p in parameters
+    )
+
+
+def _factory_url(source: SchemaSource, target: URL | None) -> str | None:
+    """``target`` rendered for the factory, with the driver of alembic.ini (if any)."""
+    if target is None:
+        return None
+    driver = alembic_driver(source.alembic_ini) if source.alembic_ini else _FALLBACK_DRIVER
+    return target.set(drivername=driver).render_as_string(hide_password=False)
 
 
 def _resolve_script_location(config: Config, source: SchemaSource) -> None:
@@ -228,7 +280,7 @@ def run_alembic(source: SchemaSource, target: URL) -> None:
     """
     from alembic import command
 
-    config = alembic_config(source)
+    config = alembic_config(source, target)
     url = target.set(drivername=_driver_of(config))
     config.set_main_option(
         "sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%")
@@ -251,7 +303,7 @@ def run_alembic(source: SchemaSource, target: URL) -> None:
         except Exception as exc:  # any migration's error, reported below
             error = exc
     if guard.refused:  # even when env.py swallowed the refusal
-        raise MigrationFailed(guard.message(), revision=None) from error
+        raise MigrationFailed(guard.message() + _url_hint(source), revision=None) from error
     if error is not None:
         revision, where = _failing_revision(error, version_dirs)
         at = f" in revision {revision} ({where})" if revision else ""
@@ -259,7 +311,7 @@ def run_alembic(source: SchemaSource, target: URL) -> None:
             f"pgsandbox: alembic upgrade head failed{at}:\n  {type(error).__name__}: "
             f"{first_lines(error)}\n{tail(output.getvalue())}"
             "  Fix the migration and run again; the half-built database was dropped and "
-            "no test ran."
+            f"no test ran.{_url_hint(source) if revision is None else ''}"
         )
         raise MigrationFailed(msg, revision=revision) from error
     _require_head(config, target)

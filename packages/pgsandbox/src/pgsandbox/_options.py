@@ -90,7 +90,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "pgsandbox_alembic_config",
         "module:callable returning the alembic Config (or a framework's subclass) to "
         "migrate with; called with the alembic.ini path, or with no argument when "
-        "pgsandbox_alembic_ini is not set",
+        "pgsandbox_alembic_ini is not set, and with url= (the build database's URL) "
+        "when it has a url parameter",
         default="",
     )
     parser.addini(

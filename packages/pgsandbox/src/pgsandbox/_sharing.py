@@ -54,9 +54,10 @@ WRONG_LOOP_FIX = (
     "The app ran in another thread or event loop than the test (a sync TestClient runs "
     "the app in a portal thread with its own loop), but the test's connection belongs to "
     "the test's loop. Fix: in a sync test, request the pgsandbox_portal fixture and make "
-    "the client with pgsandbox.asgi.portal_client(app, pgsandbox_portal); in an async "
-    "test, use `async with pgsandbox.asgi.lifespan_client(app) as client` (httpx, same "
-    "loop). See docs/pgsandbox.md#apps-served-in-another-thread."
+    "the client with pgsandbox.asgi.portal_client(app, pgsandbox_portal) (Litestar's "
+    "TestClient or AsyncTestClient: set client.blocking_portal = pgsandbox_portal before "
+    "entering it); in an async test, use `async with pgsandbox.asgi.lifespan_client(app) "
+    "as client` (httpx, same loop). See docs/pgsandbox.md#apps-served-in-another-thread."
 )
 
 

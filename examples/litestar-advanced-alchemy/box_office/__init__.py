@@ -1,0 +1,1 @@
+"""A box office: Litestar + advanced-alchemy, the anyio adopter example of pgsandbox."""
