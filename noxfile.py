@@ -282,16 +282,23 @@ def _verify(session: nox.Session) -> None:
 
 @nox.session(requires=["db-prep"])
 def stress(session: nox.Session) -> None:
-    """Run the integration suite at -n 1, 2, 4 and 8; table of time, speed-up, connections."""
+    """Integration suite at -n 1, 2, 4, 8; time, speed-up, connections: `-- [--load K] [paths]`."""
     _sync(session, "test")
+    args = list(session.posargs)
+    load: list[str] = []
+    if "--load" in args:
+        at = args.index("--load")
+        load = args[at : at + 2]
+        del args[at : at + 2]
     session.run(
         "python",
         "-m",
         "pgsandbox",
         "stress",
         "--workers=1,2,4,8",
+        *load,
         "--",
-        *(session.posargs or ["tests/integration"]),
+        *(args or ["tests/integration"]),
     )
 
 

@@ -6,10 +6,13 @@ suite; here are the pieces, and a run that must fail.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING
 
-from pgsandbox import _stress
+import pytest
+
+from pgsandbox import _flake, _stress
 from pgsandbox._sandbox import MAX_OVERFLOW, POOL_SIZE
 from pgsandbox._stress import (
     CONTROLLER_BOUND,
@@ -23,8 +26,6 @@ from pgsandbox._stress import (
 )
 
 if TYPE_CHECKING:
-    import pytest
-
     from sandbox_projects import Project
 
 
@@ -34,14 +35,15 @@ TABLE_HEADER = ["workers", "wall", "s", "speed-up", "peak", "conns", "bound", "f
 
 class TestConnectionBound:
     def test_is_the_documented_formula(self) -> None:
-        """``2 + workers x 18``, as docs/pgsandbox.md derives it from the pool sizes.
+        """``2 + workers x 21``, as docs/pgsandbox.md derives it from the pool sizes.
 
         Per worker: the busiest async engine at pool + overflow, the other database's idle
-        pool, two idle sync connections and four maintenance connections (the worker's,
-        the clone pool's thread and dropper, and a fresh clone's warm-up).
+        pool, the recycled clone's idle pool, two idle sync connections and five
+        maintenance connections (the worker's, the clone pool's thread and dropper, the
+        recycled clone's reset connection, and a fresh clone's warm-up).
         """
         assert CONTROLLER_BOUND == 2
-        assert PER_WORKER_BOUND == (POOL_SIZE + MAX_OVERFLOW) + POOL_SIZE + 2 + 4 == 18
+        assert PER_WORKER_BOUND == (POOL_SIZE + MAX_OVERFLOW) + 2 * POOL_SIZE + 2 + 5 == 21
         for workers in (1, 2, 4, 8):
             assert connection_bound(workers) == 2 + workers * PER_WORKER_BOUND
 
@@ -154,3 +156,37 @@ class TestRunStress:
             "pgsandbox stress: -n 0: failed test_suite.py::test_fails - AssertionError: this "
             "test fails on purpose"
         ) in lines
+
+    def test_load_runs_burners_alongside_and_stops_them(
+        self,
+        project: Project,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """``--load 1``: one burner runs while the suite does, and is gone afterwards."""
+        project.pytester.makepyfile(
+            test_suite="""
+            import os
+
+            def test_a_burner_runs_alongside():
+                pid = int(os.environ["BURNER_PID"])
+                os.kill(pid, 0)  # raises if no such process
+            """
+        )
+        started: list[int] = []
+        real_enter = _flake.Burners.__enter__
+
+        def enter(burners: _flake.Burners) -> _flake.Burners:
+            entered = real_enter(burners)
+            started.extend(proc.pid for proc in burners.procs)
+            monkeypatch.setenv("BURNER_PID", str(started[0]))
+            return entered
+
+        monkeypatch.setattr(_flake.Burners, "__enter__", enter)
+        code = run_stress([0], ["-p", "no:randomly"], None, load=1)
+        out = capsys.readouterr().out
+        assert "with 1 CPU burner(s)" in out
+        assert code == 0, out
+        assert len(started) == 1
+        with pytest.raises(ProcessLookupError):
+            os.kill(started[0], 0)

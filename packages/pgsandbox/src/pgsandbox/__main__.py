@@ -178,7 +178,10 @@ def _audit(args: argparse.Namespace) -> int:
 def _stress(args: argparse.Namespace) -> int:
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
     extra = [a for a in args.pytest_args if a != "--"]
-    return run_stress(counts, extra or ["tests"], args.url)
+    if args.load < 0:
+        print("pgsandbox stress: --load must be 0 or more", file=sys.stderr)
+        return 2
+    return run_stress(counts, extra or ["tests"], args.url, load=args.load)
 
 
 def _flake(args: argparse.Namespace) -> int:
@@ -223,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "stress", help="run a suite at several worker counts, watching connections"
     )
     stress.add_argument("--workers", default="1,2,4,8", help="comma-separated worker counts")
+    stress.add_argument("--load", type=int, default=0, help="CPU-burning processes alongside")
     stress.add_argument(
         "pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest (after --)"
     )

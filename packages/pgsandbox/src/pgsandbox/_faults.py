@@ -86,16 +86,19 @@ def per_worker_connections() -> dict[str, int]:
     Derived from the pool sizes pgsandbox uses, not measured: a test uses one database at a
     time, so one async engine may be at its limit (pool plus overflow) while the other
     database's engine keeps its idle pool; the sync engines keep one idle connection per
-    database; and the worker has three maintenance connections (its own, and the clone
-    pool's thread and dropper) plus one short connection to each fresh clone.
+    database; the engine of the worker's recycled ``database`` clone keeps its idle pool
+    too; and the worker has four maintenance connections (its own, the clone pool's
+    thread and dropper, the recycled clone's reset connection) plus one short connection
+    to each fresh clone.
     """
     from pgsandbox._sandbox import MAX_OVERFLOW, POOL_SIZE
 
     return {
         "busiest async engine (pool + overflow)": POOL_SIZE + MAX_OVERFLOW,
         "the other database's idle async pool": POOL_SIZE,
+        "the recycled database clone's idle async pool": POOL_SIZE,
         "idle sync connections (worker and shared database)": 2,
-        "maintenance (worker, clone thread, dropper, clone warm-up)": 4,
+        "maintenance (worker, clone thread, dropper, clone reset, clone warm-up)": 5,
     }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pgsandbox._admin import AdminConnection, connect
 from pgsandbox._faults import CONTROLLER_CONNECTIONS, per_worker_connections
 from pgsandbox._naming import new_run_id
-from pgsandbox._server import URL_VARIABLE, resolve_server, url_from_environment
+from pgsandbox._server import URL_VARIABLE, ServerInfo, resolve_server, url_from_environment
 
 __all__ = ["StressResult", "connection_bound", "failing_tests", "run_stress"]
 
@@ -77,10 +77,29 @@ class _Sampler(threading.Thread):
         return self.peak
 
 
-def run_stress(worker_counts: list[int], pytest_args: list[str], url: str | None) -> int:
-    """Run the suite at each worker count, print the table; return the exit code."""
+def run_stress(
+    worker_counts: list[int], pytest_args: list[str], url: str | None, *, load: int = 0
+) -> int:
+    """Run the suite at each worker count, print the table; return the exit code.
+
+    With ``load``, that many CPU-burning processes run alongside every run (started
+    before the first, always stopped).
+    """
+    from pgsandbox._flake import Burners  # _flake imports this module
+
     server = resolve_server(url, url_from_environment(), cli_option="--url")
-    print(f"pgsandbox stress: server {server.describe()}")
+    print(
+        f"pgsandbox stress: server {server.describe()}"
+        + (f", with {load} CPU burner(s)" if load else "")
+    )
+    with Burners(load):
+        results = _stress_runs(worker_counts, pytest_args, url, server)
+    return _verdict(results)
+
+
+def _stress_runs(
+    worker_counts: list[int], pytest_args: list[str], url: str | None, server: ServerInfo
+) -> list[StressResult]:
     results: list[StressResult] = []
     for workers in worker_counts:
         run_id = new_run_id()
@@ -114,6 +133,10 @@ def run_stress(worker_counts: list[int], pytest_args: list[str], url: str | None
             print(done.stdout[-6000:], done.stderr[-3000:], sep="\n")
             for nodeid, first_line in failing_tests(done.stdout):
                 print(f"pgsandbox stress: -n {workers}: failed {nodeid} - {first_line}")
+    return results
+
+
+def _verdict(results: list[StressResult]) -> int:
     print(
         f"pgsandbox stress: bound = {CONTROLLER_BOUND} (controller) + workers x "
         f"{PER_WORKER_BOUND} ("
