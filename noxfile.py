@@ -502,7 +502,7 @@ def _compat_cell(
         session,
         Path(".nox", "compat-cells", cell.name),
         cell.python,
-        "asyncpg,alembic",
+        "asyncpg,asyncio,alembic",
         *COMPAT_TEST_NEEDS,
         *cell.pins,
     )
@@ -711,7 +711,7 @@ def _smoke(session: nox.Session, wheel: str) -> None:
         "--quiet",
         "--python",
         python,
-        f"pgsandbox[asyncpg,alembic] @ {Path(wheel).resolve().as_uri()}",
+        f"pgsandbox[asyncpg,asyncio,alembic] @ {Path(wheel).resolve().as_uri()}",
         env=env,
     )
     after = _installed(session, python)
@@ -751,7 +751,7 @@ def _smoke(session: nox.Session, wheel: str) -> None:
 #: (each pins the rest itself, in its requirements.txt).
 EXAMPLES = {
     "sync-sqlalchemy": "alembic",
-    "fastapi-sqlmodel": "asyncpg,alembic",
+    "fastapi-sqlmodel": "asyncpg,asyncio,alembic",
     "litestar-advanced-alchemy": "asyncpg,alembic",
 }
 

@@ -176,10 +176,18 @@ def _sandbox_of(request: pytest.FixtureRequest) -> AsyncSandbox:
     needs = _ASYNC_NEEDS if not chosen or chosen.endswith("runner") else _ASYNC_NEEDS[1:]
     missing = [name for name in needs if importlib.util.find_spec(name) is None]
     if missing:
+        extras = ",".join(
+            sorted({"asyncio" if name == "pytest_asyncio" else "asyncpg" for name in missing})
+        )
+        anyio = (
+            ", or mark the test @pytest.mark.anyio to run it under anyio's plugin"
+            if missing == ["pytest_asyncio"]
+            else ""
+        )
         pytest.fail(
             f"pgsandbox's async fixtures need {', '.join(missing)}, which this environment "
-            'lacks: pip install "pgsandbox[asyncpg]" (or use pgsandbox_sync_session / '
-            "pgsandbox_url in sync tests).",
+            f'lacks: pip install "pgsandbox[{extras}]"{anyio} (or use '
+            "pgsandbox_sync_session / pgsandbox_url in sync tests).",
             pytrace=False,
         )
     if not chosen:
