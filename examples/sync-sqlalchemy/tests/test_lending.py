@@ -82,12 +82,9 @@ def test_the_schema_is_at_head(pgsandbox_sync_session):
     assert version.scalar_one() == "0001_library"
 
 
-@pytest.mark.pgsandbox(isolation="database")
-def test_two_desks_race_for_the_last_copy_and_one_wins():
-    """Real commits on a fresh clone: two threads, two connections, one copy, one winner."""
-    book = services.add_book("Moby-Dick", copies=1)
-    members = [services.add_member(f"desk{i}@example.org") for i in range(2)]
-    start = threading.Barrier(2)
+def _race(book: int, members: list[int]) -> list[str]:
+    """Each member's desk, in a thread of its own, tries to lend the book at once."""
+    start = threading.Barrier(len(members))
     outcomes: list[str] = []
 
     def desk(member: int) -> None:
@@ -103,7 +100,23 @@ def test_two_desks_race_for_the_last_copy_and_one_wins():
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert sorted(outcomes) == ["lent", "refused"]
+    return sorted(outcomes)
+
+
+def test_two_desks_race_in_the_tests_transaction():
+    """`transaction` isolation: the threads' sessions take turns on the test's connection."""
+    book = services.add_book("Dracula", copies=1)
+    members = [services.add_member(f"clerk{i}@example.org") for i in range(2)]
+    assert _race(book, members) == ["lent", "refused"]
+    assert services.copies_left(book) == 0
+
+
+@pytest.mark.pgsandbox(isolation="database")
+def test_two_desks_race_for_the_last_copy_and_one_wins():
+    """Real commits on a clone: two threads, two connections, one copy, one winner."""
+    book = services.add_book("Moby-Dick", copies=1)
+    members = [services.add_member(f"desk{i}@example.org") for i in range(2)]
+    assert _race(book, members) == ["lent", "refused"]
     assert services.copies_left(book) == 0
 
 

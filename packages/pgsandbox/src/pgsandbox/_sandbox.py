@@ -36,7 +36,7 @@ from sqlalchemy.util import await_only
 from pgsandbox._diagnostics import quote_literal
 from pgsandbox._recycle import RESET_SESSION_SQL
 from pgsandbox._session_classes import sync_base_of
-from pgsandbox._sharing import GUARD, ConnectionGuard, SandboxMisuse
+from pgsandbox._sharing import GUARD, ConnectionGuard, SandboxMisuse, ThreadTurns
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -558,6 +558,10 @@ def open_sync_session(target: TestTarget, engine: Engine) -> Iterator[Session]:
         return
     with target.tracker.internal():
         connection = engine.connect()
+    turns = ThreadTurns(target.nodeid, target.session_wait)
+    event.listen(connection, "savepoint", turns.enter)
+    event.listen(connection, "release_savepoint", turns.leave)
+    event.listen(connection, "rollback_savepoint", turns.leave)
     with connection:
         outer = connection.begin()
         try:
@@ -568,4 +572,4 @@ def open_sync_session(target: TestTarget, engine: Engine) -> Iterator[Session]:
         finally:
             if outer.is_active:
                 outer.rollback()
-    _raise_leaks(target)
+    _raise_leaks(target, misuse=turns.problems)

@@ -39,7 +39,7 @@ from pgsandbox._diagnostics import capture_stack
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["GUARD", "ConnectionGuard", "SandboxMisuse"]
+__all__ = ["GUARD", "ConnectionGuard", "SandboxMisuse", "ThreadTurns"]
 
 #: ``Connection.info`` key of the guard of a test's connection.
 GUARD = "pgsandbox_guard"
@@ -200,3 +200,67 @@ class ConnectionGuard:
         if message not in self.problems:
             self.problems.append(message)
         raise SandboxMisuse(message)
+
+
+class ThreadTurns:
+    """Sync sessions of different threads take turns on a sync test's one connection.
+
+    The sync counterpart of :class:`ConnectionGuard`'s turns, for ``pgsandbox_sync_session``
+    in ``transaction`` isolation: code under test that runs sessions in threads (two
+    threads racing, a sync endpoint in a framework's thread pool) shares the test's
+    psycopg connection. A thread's savepoint holds the connection from its first
+    statement to its commit, rollback or close; a session of another thread waits for
+    it. Savepoints of the test's own thread never make another thread wait (the test
+    starts the other threads and waits for them, as a request handler is awaited), so a
+    test that keeps a session open while a sync endpoint runs in a worker thread still
+    works; nor do those of a thread that has ended (it left its session open). A wait
+    longer than ``pgsandbox_session_wait`` fails with an explanation,
+    recorded so the test fails at teardown even if the code under test caught it.
+    """
+
+    def __init__(self, nodeid: str, wait_seconds: float) -> None:
+        """Watch the connection of test ``nodeid`` (created in the test's thread)."""
+        self.nodeid = nodeid
+        self.wait_seconds = wait_seconds
+        self.test_thread = threading.current_thread()
+        self.problems: list[str] = []
+        self._held: dict[threading.Thread, int] = {}  # thread -> savepoints it holds
+        self._changed = threading.Condition()
+
+    def enter(self, *_args: Any) -> None:
+        """The ``savepoint`` event: wait until no other worker thread holds a savepoint."""
+        me = threading.current_thread()
+
+        def free() -> bool:
+            return all(
+                thread is me or thread is self.test_thread or not thread.is_alive()
+                for thread in self._held
+            )
+
+        with self._changed:
+            if not self._changed.wait_for(free, timeout=self.wait_seconds):
+                message = (
+                    f"pgsandbox: a session waited {self.wait_seconds:g} s for another "
+                    f"thread's session on the test's connection ({self.nodeid}).\n  In "
+                    "'transaction' isolation sessions of different threads share one "
+                    "connection and take turns, each from its first statement to its commit, "
+                    "rollback or close; the other thread's session never ended. Fix: close "
+                    "sessions when the thread is done with them, or give the test real "
+                    'connections: @pytest.mark.pgsandbox(isolation="database") (ini '
+                    "pgsandbox_session_wait sets the bound)."
+                )
+                if message not in self.problems:
+                    self.problems.append(message)
+                raise SandboxMisuse(message)
+            self._held[me] = self._held.get(me, 0) + 1
+
+    def leave(self, *_args: Any) -> None:
+        """The ``release_savepoint`` / ``rollback_savepoint`` events: the turn may pass on."""
+        me = threading.current_thread()
+        with self._changed:
+            count = self._held.get(me, 0) - 1
+            if count > 0:
+                self._held[me] = count
+            else:
+                self._held.pop(me, None)
+                self._changed.notify_all()
