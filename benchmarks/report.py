@@ -14,6 +14,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from benchmarks.realistic import render_realistic
+
 __all__ = ["markdown_table", "render_table", "update_docs", "write_svg"]
 
 _DOCS_START = "<!-- bench:results:start -->"
@@ -236,6 +238,7 @@ def update_docs(report: dict[str, Any], doc: Path, svg: Path) -> None:
         ),
         "",
         *markdown_table(report),
+        *([*render_realistic(report["realistic"]), ""] if report.get("realistic") else []),
         "Ratios and targets (from the same run):",
         "",
         "```",

@@ -41,6 +41,7 @@ from benchmarks._micro import clone_times, fresh_schema, template_times
 from benchmarks._runner import REPO_ROOT, RunResult, run_suite, warm_bytecode
 from benchmarks._servers import DEFAULT_DISK_URL, disk_server, primary_server, settings_of
 from benchmarks.benchapp import ALEMBIC_INI
+from benchmarks.realistic import render_realistic, run_realistic
 from benchmarks.report import render_table, update_docs, write_svg
 from benchmarks.strategies import STRATEGIES, Strategy, by_key
 from benchmarks.suite import write_suite
@@ -84,6 +85,20 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--integration-suite",
         action="store_true",
         help="also time glossator's integration suite at -n 0 and -n auto (minutes)",
+    )
+    parser.add_argument(
+        "--realistic-tests",
+        type=int,
+        default=1000,
+        help="tests of the realistic glossator suite (1000; 0 skips it)",
+    )
+    parser.add_argument(
+        "--realistic-workers", default="0,2,4", help="its xdist worker counts (0,2,4)"
+    )
+    parser.add_argument(
+        "--realistic-loop-scope",
+        default="session",
+        help="its pytest-asyncio loop scope (session, as docs/pgsandbox.md recommends)",
     )
     parser.add_argument("--out", default=".reports/bench.json", help="JSON report path")
     parser.add_argument(
@@ -545,6 +560,19 @@ def _measure(
         if args.integration_suite:
             _say("  glossator integration suite at -n 0 and -n auto ...")
             report["integration_suite"] = _integration_suite()
+        if args.realistic_tests:
+            _say(
+                f"  realistic glossator suite ({args.realistic_tests} tests, "
+                f"{args.realistic_loop_scope}-scoped loops), pgsandbox and NullPool per test ..."
+            )
+            report["realistic"] = run_realistic(
+                primary.url,
+                tests=args.realistic_tests,
+                workers=[int(w) for w in args.realistic_workers.split(",")],
+                work_dir=work_dir / "realistic",
+                loop_scope=args.realistic_loop_scope,
+                run_id=f"{run_id}r",
+            )
     finally:
         for server in servers:
             _cleanup(server, run_id)
@@ -564,6 +592,10 @@ def _publish(args: argparse.Namespace, report: dict[str, Any]) -> None:
     _say()
     for line in render_table(report):
         _say(line)
+    if report.get("realistic"):
+        _say()
+        for line in render_realistic(report["realistic"]):
+            _say(line)
     written = f"{_shown(out)} and {_shown(svg)}"
     _say(f"\nwrote {written} ({report['seconds']:.0f} s)")
     if args.docs:
@@ -591,13 +623,21 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"  {server.name}: {server.description}")
     warm_bytecode()
     _measure(args, run_id, servers, report)
-    report["targets"] = _targets(report)
+    report["targets"] = _targets(report) + [
+        {**target, "target": f"realistic suite: {target['target']}"}
+        for target in report.get("realistic", {}).get("targets", [])
+    ]
     report["seconds"] = round(time.perf_counter() - started, 1)
     _publish(args, report)
     failed = [
         f"{key} -n {n}"
         for key, summary in report["strategies"].items()
         for n, cell in summary["workers"].items()
+        if not cell["all_passed"]
+    ] + [
+        f"realistic {way} -n {n}"
+        for way, cells in report.get("realistic", {}).get("cells", {}).items()
+        for n, cell in cells.items()
         if not cell["all_passed"]
     ]
     if failed:

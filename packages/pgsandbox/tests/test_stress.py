@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pgsandbox import _flake, _stress
-from pgsandbox._sandbox import MAX_OVERFLOW, POOL_SIZE
+from pgsandbox._sandbox import MAX_OVERFLOW, POOL_SIZE, RECYCLED_POOL_SIZE
 from pgsandbox._stress import (
     CONTROLLER_BOUND,
     PER_WORKER_BOUND,
@@ -35,7 +35,7 @@ TABLE_HEADER = ["workers", "wall", "s", "speed-up", "peak", "conns", "bound", "f
 
 class TestConnectionBound:
     def test_is_the_documented_formula(self) -> None:
-        """``2 + workers x 21``, as docs/pgsandbox.md derives it from the pool sizes.
+        """``2 + workers x 25``, as docs/pgsandbox.md derives it from the pool sizes.
 
         Per worker: the busiest async engine at pool + overflow, the other database's idle
         pool, the recycled clone's idle pool, two idle sync connections and five
@@ -43,7 +43,8 @@ class TestConnectionBound:
         recycled clone's reset connection, and a fresh clone's warm-up).
         """
         assert CONTROLLER_BOUND == 2
-        assert PER_WORKER_BOUND == (POOL_SIZE + MAX_OVERFLOW) + 2 * POOL_SIZE + 2 + 5 == 21
+        idle = POOL_SIZE + RECYCLED_POOL_SIZE
+        assert PER_WORKER_BOUND == (POOL_SIZE + MAX_OVERFLOW) + idle + 2 + 5 == 25
         for workers in (1, 2, 4, 8):
             assert connection_bound(workers) == 2 + workers * PER_WORKER_BOUND
 

@@ -91,12 +91,12 @@ def per_worker_connections() -> dict[str, int]:
     thread and dropper, the recycled clone's reset connection) plus one short connection
     to each fresh clone.
     """
-    from pgsandbox._sandbox import MAX_OVERFLOW, POOL_SIZE
+    from pgsandbox._sandbox import MAX_OVERFLOW, POOL_SIZE, RECYCLED_POOL_SIZE
 
     return {
         "busiest async engine (pool + overflow)": POOL_SIZE + MAX_OVERFLOW,
         "the other database's idle async pool": POOL_SIZE,
-        "the recycled database clone's idle async pool": POOL_SIZE,
+        "the recycled database clone's idle async pool": RECYCLED_POOL_SIZE,
         "idle sync connections (worker and shared database)": 2,
         "maintenance (worker, clone thread, dropper, clone reset, clone warm-up)": 5,
     }
