@@ -31,6 +31,7 @@ nox.options.sessions = [
     "build",
     "compat",
     "examples",
+    "leftovers",
 ]
 
 PGSANDBOX = Path("packages/pgsandbox")
@@ -754,6 +755,13 @@ EXAMPLES = {
     "fastapi-sqlmodel": "asyncpg,asyncio,alembic",
     "litestar-advanced-alchemy": "asyncpg,alembic",
 }
+
+
+@nox.session
+def leftovers(session: nox.Session) -> None:
+    """Last in `nox`: no process or temporary folder of the suite outlived the sessions."""
+    _sync(session, "test")
+    session.run("python", "-m", "tests._leaks")
 
 
 @nox.session(python=False)

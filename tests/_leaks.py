@@ -125,3 +125,67 @@ def kill_processes(processes: list[LeakedProcess]) -> None:
                 os.killpg(process.pid, signal.SIGKILL)
             else:
                 os.kill(process.pid, signal.SIGKILL)
+
+
+#: Temporary folders the whole suite may make outside pytest's own tree: glossator's
+#: (conversions, compilations with no work root) and pgsandbox's private test clusters.
+SUITE_FOLDER_PREFIXES: Final = (FOLDER_PREFIX, "pgsandbox-test-")
+
+
+def any_run_processes() -> list[LeakedProcess]:
+    """Every live process started by any glossator test run (it carries the run id)."""
+    marker = f"{RUN_VARIABLE}=".encode()
+    return _processes(
+        lambda environment, _command: any(item.startswith(marker) for item in environment)
+    )
+
+
+def test_cluster_processes() -> list[LeakedProcess]:
+    """PostgreSQL servers of pgsandbox's private test clusters still running."""
+    return _processes(
+        lambda _environment, command: "postgres" in command and "pgsandbox-test-" in command
+    )
+
+
+def suite_folders(roots: list[Path]) -> list[Path]:
+    """Suite folders left at the top of the temporary roots, and glossator's anywhere in
+    pytest's own temporary trees (``pytest-of-<user>``, which pytest itself prunes)."""
+    found: list[Path] = []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for entry in root.iterdir():
+            if entry.is_dir() and entry.name.startswith(SUITE_FOLDER_PREFIXES):
+                found.append(entry)
+            elif entry.is_dir() and entry.name.startswith("pytest-of-"):
+                found += leftover_folders(entry)
+    return sorted(found)
+
+
+def main() -> int:
+    """``python -m tests._leaks``: after a whole ``nox`` run, nothing of the suite remains.
+
+    Exits 1, naming each one, if a process of any glossator test run, a private test
+    cluster's server or a suite temporary folder is left; otherwise says what it checked.
+    """
+    import tempfile
+
+    roots = sorted({Path(tempfile.gettempdir()), Path("/dev/shm")})  # noqa: S108 - pgsandbox's RAM-disk root
+    processes = any_run_processes() + test_cluster_processes()
+    folders = suite_folders(roots)
+    for process in processes:
+        print(f"leftovers: process {process}")  # noqa: T201 - a command-line report
+    for folder in folders:
+        print(f"leftovers: folder {folder}")  # noqa: T201 - a command-line report
+    if processes or folders:
+        return 1
+    print(  # noqa: T201 - a command-line report
+        "leftovers: none: no process of a glossator test run or a private test cluster, no "
+        f"{' or '.join(p + '*' for p in SUITE_FOLDER_PREFIXES)} folder in "
+        f"{', '.join(map(str, roots))} (or glossator-* inside pytest's temporary trees)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

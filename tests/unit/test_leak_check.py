@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests._leaks import leftover_folders
+from tests._leaks import any_run_processes, leftover_folders, suite_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,3 +83,29 @@ class TestSessionEndCheck:
         result.assert_outcomes(passed=1)
         assert result.ret == pytest.ExitCode.OK
         assert "left these behind" not in result.stdout.str()
+
+
+class TestAfterTheWholeRun:
+    """``python -m tests._leaks`` (the ``leftovers`` session, last in ``nox``)."""
+
+    def test_finds_a_process_of_any_run_and_suite_folders(self, tmp_path: Path) -> None:
+        """A process carrying any run's id and a suite folder are found; others are not."""
+        (tmp_path / "glossator-rtf-left").mkdir()
+        (tmp_path / "pgsandbox-test-cli-left").mkdir()
+        (tmp_path / "someone-else").mkdir()
+        nested = tmp_path / "pytest-of-someone" / "pytest-3" / "test_x0" / "glossator-export-1"
+        nested.mkdir(parents=True)
+        assert suite_folders([tmp_path]) == sorted(
+            [tmp_path / "glossator-rtf-left", tmp_path / "pgsandbox-test-cli-left", nested]
+        )
+        env = {**os.environ, "GLOSSATOR_TEST_RUN": "some-finished-run"}
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+        try:
+            deadline = time.monotonic() + 30
+            while child.pid not in {p.pid for p in any_run_processes()}:
+                assert time.monotonic() < deadline, "the child was never found"
+                time.sleep(0.05)
+        finally:
+            child.kill()
+            child.wait()
+        assert child.pid not in {p.pid for p in any_run_processes()}

@@ -121,6 +121,17 @@ class WorkerDatabases:
             )
         return self._clones
 
+    def warm_clones(self, *, recycle: bool) -> None:
+        """Start the clone pool before the first ``database`` test asks for a clone.
+
+        Its thread makes the first clones (and their tracking) while other tests run. Any
+        trouble is left for that test to report, with its explanation.
+        """
+        with contextlib.suppress(Exception):
+            if recycle:
+                self._may_recycle()
+            self._pool()
+
     # ------------------------------------------------------------------ recycled clones
     def take_clone(self, *, recycle: bool) -> tuple[str, RecycledClone | None]:
         """A clone for one ``database`` test: the worker's recycled one when it can be.

@@ -230,19 +230,27 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 # ============================================================================ collection
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Find database tests that are misconfigured, so they fail before anything runs."""
-    if STATE.find(config) is None:
+    """Find database tests that are misconfigured, so they fail before anything runs.
+
+    When the run has ``database`` tests, the worker starts making their clones now, while
+    the tests before the first of them run.
+    """
+    state = STATE.find(config)
+    if state is None:
         return
+    wants_clones = False
     for item in items:
         problems = loop_scope_conflicts(item, PUBLIC_FIXTURES)
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & PUBLIC_FIXTURES or item.get_closest_marker("pgsandbox"):
             try:
-                isolation_of(item, "transaction")
+                wants_clones |= isolation_of(item, state.settings.isolation) == "database"
             except (ConfigurationError, pytest.UsageError) as exc:
                 problems.append(str(exc))
         if problems:
             item.stash[_PROBLEMS] = problems
+    if wants_clones and state.worker is not None:
+        state.worker.warm_clones(recycle=state.settings.recycle and not state.settings.keep)
 
 
 @pytest.hookimpl(tryfirst=True)
