@@ -96,18 +96,27 @@ class ClonePool:
         self.waits: list[float] = []
         self._thread = threading.Thread(target=self._work, name="pgsandbox-clone-pool", daemon=True)
         self._thread.start()
+        #: Clones ordered and not yet taken (made or being made); only :meth:`take` and
+        #: this constructor, both in the caller's thread, change it.
+        self._ordered = size
         for _ in range(size):
             self._jobs.put(("create", ""))
 
-    def take(self) -> str:
+    def take(self, *, replace: bool = True) -> str:
         """Return a ready clone (waiting for one if none is), and order its replacement.
+
+        Without ``replace`` no replacement is made: the worker's recycled clone serves
+        test after test, so a spare would only be made, and dropped, for nothing.
 
         Raises:
             Exception: whatever creating the clone raised in the thread.
         """
         started = time.perf_counter()
-        self._jobs.put(("create", ""))
+        if replace or not self._ordered:
+            self._jobs.put(("create", ""))
+            self._ordered += 1
         item = self._ready.get()
+        self._ordered -= 1
         self.waits.append(time.perf_counter() - started)
         if isinstance(item, BaseException):
             raise item
