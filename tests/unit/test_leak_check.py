@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -90,14 +91,17 @@ class TestAfterTheWholeRun:
 
     def test_finds_a_process_of_any_run_and_suite_folders(self, tmp_path: Path) -> None:
         """A process carrying any run's id and a suite folder are found; others are not."""
-        (tmp_path / "glossator-rtf-left").mkdir()
-        (tmp_path / "pgsandbox-test-cli-left").mkdir()
-        (tmp_path / "someone-else").mkdir()
+        planted = [tmp_path / "glossator-rtf-left", tmp_path / "pgsandbox-test-cli-left"]
         nested = tmp_path / "pytest-of-someone" / "pytest-3" / "test_x0" / "glossator-export-1"
-        nested.mkdir(parents=True)
-        assert suite_folders([tmp_path]) == sorted(
-            [tmp_path / "glossator-rtf-left", tmp_path / "pgsandbox-test-cli-left", nested]
-        )
+        try:
+            for folder in planted:
+                folder.mkdir()
+            (tmp_path / "someone-else").mkdir()
+            nested.mkdir(parents=True)
+            assert suite_folders([tmp_path]) == sorted([*planted, nested])
+        finally:  # the run's own end check would (rightly) report them
+            for folder in [*planted, nested]:
+                shutil.rmtree(folder, ignore_errors=True)
         env = {**os.environ, "GLOSSATOR_TEST_RUN": "some-finished-run"}
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
         try:
