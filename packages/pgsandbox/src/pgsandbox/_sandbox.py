@@ -566,8 +566,10 @@ def open_sync_session(target: TestTarget, engine: Engine) -> Iterator[Session]:
         connection = engine.connect()
     turns = ThreadTurns(target.nodeid, target.session_wait)
     event.listen(connection, "savepoint", turns.enter)
-    event.listen(connection, "release_savepoint", turns.leave)
-    event.listen(connection, "rollback_savepoint", turns.leave)
+    # The turn passes once RELEASE / ROLLBACK TO has run, not when SQLAlchemy announces
+    # it: a savepoint made in between would be released with it. (One that fails keeps
+    # the turn until its thread ends: threads that have ended hold up nobody.)
+    event.listen(connection, "after_cursor_execute", turns.after_statement)
     with connection:
         outer = connection.begin()
         try:

@@ -202,6 +202,10 @@ class ConnectionGuard:
         raise SandboxMisuse(message)
 
 
+#: The statements that end a savepoint (SQLAlchemy's spelling).
+_SAVEPOINT_ENDS = ("RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
 class ThreadTurns:
     """Sync sessions of different threads take turns on a sync test's one connection.
 
@@ -254,8 +258,13 @@ class ThreadTurns:
                 raise SandboxMisuse(message)
             self._held[me] = self._held.get(me, 0) + 1
 
+    def after_statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        """``after_cursor_execute``: a RELEASE or ROLLBACK TO that ran ends a turn."""
+        if statement.startswith(_SAVEPOINT_ENDS):
+            self.leave()
+
     def leave(self, *_args: Any) -> None:
-        """The ``release_savepoint`` / ``rollback_savepoint`` events: the turn may pass on."""
+        """A savepoint of the calling thread ended: the turn may pass on."""
         me = threading.current_thread()
         with self._changed:
             count = self._held.get(me, 0) - 1
