@@ -29,6 +29,7 @@ import asyncio
 import contextvars
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -229,10 +230,24 @@ class ThreadTurns:
         self.test_thread = threading.current_thread()
         self.problems: list[str] = []
         self._held: dict[threading.Thread, int] = {}  # thread -> savepoints it holds
+        #: SQLAlchemy's record of the savepoint whose end passed the turn last.
+        self._ending: Any = None
         self._changed = threading.Condition()
 
-    def enter(self, *_args: Any) -> None:
+    def enter(self, connection: Any, *_args: Any) -> None:
         """The ``savepoint`` event: wait until no other worker thread holds a savepoint."""
+        self._take_turn()
+        # The last holder's RELEASE has run (that passed the turn), but SQLAlchemy takes
+        # its savepoint off the connection just after: a SAVEPOINT sent before then would
+        # find that one inactive (PendingRollbackError, seen on 2.1). Microseconds.
+        ending = self._ending
+        deadline = time.monotonic() + 1.0
+        while ending is not None and time.monotonic() < deadline:
+            if getattr(connection, "_nested_transaction", None) is not ending:
+                break
+            time.sleep(0.0001)
+
+    def _take_turn(self) -> None:
         me = threading.current_thread()
 
         def free() -> bool:
@@ -261,6 +276,7 @@ class ThreadTurns:
     def after_statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         """``after_cursor_execute``: a RELEASE or ROLLBACK TO that ran ends a turn."""
         if statement.startswith(_SAVEPOINT_ENDS):
+            self._ending = getattr(_conn, "_nested_transaction", None)
             self.leave()
 
     def leave(self, *_args: Any) -> None:
