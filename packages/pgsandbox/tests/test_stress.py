@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,6 +27,7 @@ from pgsandbox._stress import (
     _table,
     connection_bound,
     failing_tests,
+    run_pytest,
     run_stress,
 )
 
@@ -191,3 +197,37 @@ class TestRunStress:
         assert len(started) == 1
         with pytest.raises(ProcessLookupError):
             os.kill(started[0], 0)
+
+
+class TestInterrupted:
+    def test_ctrl_c_stops_the_whole_process_group(self, tmp_path: Path) -> None:
+        """Ctrl-C during a harness run stops pytest and what it started (xdist workers,
+        tests' subprocesses): they run in a process group of their own, which gets SIGINT
+        (then SIGKILL), so nothing is left running after ``flake`` or ``stress``."""
+        pid_file = tmp_path / "grandchild.pid"
+        script = (
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+            f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+            "time.sleep(120)\n"
+        )
+
+        def interrupt_once_started() -> None:
+            deadline = time.monotonic() + 30
+            while not pid_file.exists() or not pid_file.read_text():
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C: it ends the wait
+
+        threading.Thread(target=interrupt_once_started, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            run_pytest([sys.executable, "-c", script])
+        grandchild = int(pid_file.read_text())
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{grandchild}").exists():
+            status = Path(f"/proc/{grandchild}/stat").read_text().split()[2:3]
+            if status == ["Z"]:
+                break  # exited, only waiting to be reaped by init
+            assert time.monotonic() < deadline, "the test's subprocess outlived the harness"
+            time.sleep(0.05)

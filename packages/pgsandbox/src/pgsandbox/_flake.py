@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from pgsandbox._stress import _summary_line, failing_tests
+from pgsandbox._stress import _summary_line, failing_tests, run_pytest
 
 __all__ = ["Burners", "FlakeRun", "flake_table", "run_flake"]
 
@@ -95,7 +95,8 @@ def run_flake(
                 *paths,
             ]
             started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            returncode, stdout, stderr = run_pytest(command)
+            done = subprocess.CompletedProcess(command, returncode, stdout, stderr)
             run = FlakeRun(
                 number=number,
                 seed=seed,

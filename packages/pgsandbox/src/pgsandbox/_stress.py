@@ -9,8 +9,10 @@ pass a bound computed from the worker count and pgsandbox's pool sizes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -117,7 +119,8 @@ def _stress_runs(
         if url:
             # The runs must use the server the sampler watches, not the one the environment names.
             env[URL_VARIABLE] = url
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        returncode, stdout, stderr = run_pytest(command, env)
+        done = subprocess.CompletedProcess(command, returncode, stdout, stderr)
         wall = time.perf_counter() - started
         peak = sampler.stop()
         admin.close()
@@ -158,6 +161,36 @@ def _verdict(results: list[StressResult]) -> int:
     if not problems:
         print("pgsandbox stress: PASSED: no failures, connections within bounds")
     return 1 if problems else 0
+
+
+def run_pytest(command: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run one pytest of the harness in a process group of its own; (code, stdout, stderr).
+
+    Interrupted (Ctrl-C), the whole group gets SIGINT, so pytest cleans up as after a
+    Ctrl-C of its own (pgsandbox drops the run's databases), and after 60 s SIGKILL: xdist
+    workers and the subprocesses tests started never outlive the harness.
+    """
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate()
+    except BaseException:
+        for signum, wait_s in ((signal.SIGINT, 60.0), (signal.SIGKILL, 10.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signum)
+            try:
+                proc.communicate(timeout=wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        raise
+    return proc.returncode, stdout, stderr
 
 
 def failing_tests(stdout: str) -> list[tuple[str, str]]:
