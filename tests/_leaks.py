@@ -140,7 +140,7 @@ def any_run_processes() -> list[LeakedProcess]:
     )
 
 
-def test_cluster_processes() -> list[LeakedProcess]:
+def private_cluster_processes() -> list[LeakedProcess]:
     """PostgreSQL servers of pgsandbox's private test clusters still running."""
     return _processes(
         lambda _environment, command: "postgres" in command and "pgsandbox-test-" in command
@@ -171,7 +171,7 @@ def main() -> int:
     import tempfile
 
     roots = sorted({Path(tempfile.gettempdir()), Path("/dev/shm")})  # noqa: S108 - pgsandbox's RAM-disk root
-    processes = any_run_processes() + test_cluster_processes()
+    processes = any_run_processes() + private_cluster_processes()
     folders = suite_folders(roots)
     for process in processes:
         print(f"leftovers: process {process}")  # noqa: T201 - a command-line report
