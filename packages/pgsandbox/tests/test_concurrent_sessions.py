@@ -152,6 +152,7 @@ class TestTakingTurns:
         result.stdout.fnmatch_lines(
             [
                 "*a session waited 1 s to begin a session*held by another task's session*",
+                "*test_deadlock.py:*in first: await second_done.wait()*",
                 '*take turns*@pytest.mark.pgsandbox(isolation="database")*',
             ]
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -231,3 +232,46 @@ class TestInterrupted:
                 break  # exited, only waiting to be reaped by init
             assert time.monotonic() < deadline, "the test's subprocess outlived the harness"
             time.sleep(0.05)
+
+    def test_sigterm_and_an_ignored_sigint_still_stop_everything(self, tmp_path: Path) -> None:
+        """A harness started in a shell's background (SIGINT ignored) and then sent SIGTERM
+        (a cancelled CI job) stops its pytest's whole group and its CPU burners too."""
+        pid_file = tmp_path / "grandchild.pid"
+        script = (
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+            f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+            "time.sleep(120)\n"
+        )
+        harness = (
+            "import signal, sys\n"
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell's background job\n"
+            "from pgsandbox._flake import Burners\n"
+            "from pgsandbox._stress import run_pytest, stop_on_signals\n"
+            "stop_on_signals()\n"
+            "with Burners(1) as burners:\n"
+            f"    open({str(tmp_path / 'burner.pid')!r}, 'w').write(str(burners.procs[0].pid))\n"
+            f"    run_pytest([sys.executable, '-c', {script!r}])\n"
+        )
+        proc = subprocess.Popen([sys.executable, "-c", harness])
+        try:
+            deadline = time.monotonic() + 60
+            while not pid_file.exists() or not pid_file.read_text():
+                assert proc.poll() is None, "the harness ended early"
+                assert time.monotonic() < deadline, "the harness's pytest never started"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)  # ignored, as in a shell's background
+            proc.terminate()
+            assert proc.wait(timeout=90) == 128 + signal.SIGTERM
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for name in ("grandchild.pid", "burner.pid"):
+            pid = int((tmp_path / name).read_text())
+            deadline = time.monotonic() + 30
+            while Path(f"/proc/{pid}").exists():
+                if Path(f"/proc/{pid}/stat").read_text().split()[2:3] == ["Z"]:
+                    break
+                assert time.monotonic() < deadline, f"{name}: its process outlived the harness"
+                time.sleep(0.05)

@@ -22,7 +22,7 @@ from pgsandbox._errors import PgsandboxError
 from pgsandbox._flake import run_flake
 from pgsandbox._naming import advisory_key, new_run_id
 from pgsandbox._server import resolve_server, url_from_environment
-from pgsandbox._stress import run_stress
+from pgsandbox._stress import run_stress, stop_on_signals
 from pgsandbox._template import (
     SchemaSource,
     drop_template,
@@ -181,6 +181,7 @@ def _stress(args: argparse.Namespace) -> int:
     if args.load < 0:
         print("pgsandbox stress: --load must be 0 or more", file=sys.stderr)
         return 2
+    stop_on_signals()
     return run_stress(counts, extra or ["tests"], args.url, load=args.load)
 
 
@@ -189,6 +190,7 @@ def _flake(args: argparse.Namespace) -> int:
         print("pgsandbox flake: --runs must be 1 or more, --load 0 or more", file=sys.stderr)
         return 2
     paths = [a for a in args.paths if a != "--"] or ["tests"]
+    stop_on_signals()
     return run_flake(args.runs, paths, load=args.load, workers=args.workers)
 
 

@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - SQLAlchemy's asyncio extra brings gree
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Iterable, Iterator
     from types import FrameType
 
@@ -46,6 +47,7 @@ __all__ = [
     "JsonlHandler",
     "capture_stack",
     "debug_log_path",
+    "task_stack",
     "user_stack",
 ]
 
@@ -166,6 +168,27 @@ def capture_stack(limit: int = 8) -> CapturedStack:
     parent = getattr(getcurrent(), "parent", None) if getcurrent is not None else None
     if parent is not None and getattr(parent, "gr_frame", None) is not None:
         frames = _frames_of(parent.gr_frame) + frames
+    return CapturedStack(frames, limit)
+
+
+def task_stack(task: asyncio.Task[Any], limit: int = 8) -> CapturedStack:
+    """Where a suspended task is now: its coroutine and every coroutine it awaits.
+
+    (``Task.get_stack`` gives only the outermost frame of a suspended coroutine.)
+    """
+    frames: list[tuple[str, int, str]] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(frames) < _STACK_DEPTH:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        frame = frame or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        awaited = (
+            getattr(awaited, "cr_await", None)
+            or getattr(awaited, "ag_await", None)
+            or getattr(awaited, "gi_yieldfrom", None)
+        )
     return CapturedStack(frames, limit)
 
 

@@ -33,6 +33,7 @@ from pgsandbox._sandbox import (
     AsyncSandbox,
     LeakedConnection,
     TestTarget,
+    open_async_sandbox,
     open_sync_session,
 )
 from pgsandbox._session_classes import async_session_class, sync_session_class
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
         async_sessionmaker,
     )
     from sqlalchemy.orm import Session
+
+    from pgsandbox._sandbox import EngineCache
 
 __all__ = [
     "pgsandbox_bind",
@@ -103,12 +106,27 @@ def pgsandbox_sync_session_class(request: pytest.FixtureRequest) -> type[Session
 
 
 # ---------------------------------------------------------------------- the test's target
-@pytest.fixture
-def _pgsandbox_target(
+#: The test's target and async sandbox, kept on the test item while it runs: every fixture
+#: of the test shares them, and no fixture of their own costs each test a setup and
+#: teardown through pytest (measured: about 0.1 ms each, on a test of about 4).
+_TARGET = pytest.StashKey[TestTarget]()
+_BOX = pytest.StashKey[AsyncSandbox]()
+
+
+def target_of(
     request: pytest.FixtureRequest,
-    pgsandbox_session_class: type[AsyncSession],
-    pgsandbox_sync_session_class: type[Session],
-) -> Iterator[TestTarget]:
+    session_class: type[AsyncSession],
+    sync_session_class: type[Session] | None,
+) -> TestTarget:
+    """The test's target: made by the first fixture of the test that needs it.
+
+    Its end (a ``database`` test's clone handed back) is a finalizer of that fixture,
+    which pytest tears down after every fixture set up later, so after the sandbox.
+    """
+    item: pytest.Item = request.node
+    found = item.stash.get(_TARGET, None)
+    if found is not None:
+        return found
     state = STATE.find(request.config)
     if state is None:
         pytest.fail(f"pgsandbox: {NOT_CONFIGURED}", pytrace=False)
@@ -119,7 +137,7 @@ def _pgsandbox_target(
             "or the run is --collect-only). Run without -p no:pgsandbox.",
             pytrace=False,
         )
-    isolation = isolation_of(request.node, state.settings.isolation)
+    isolation = isolation_of(item, state.settings.isolation)
     tracker = state.tracker()
     recycled = None
     if isolation == "database":
@@ -136,44 +154,128 @@ def _pgsandbox_target(
         url=worker.url(name),
         sync_url=worker.url(name, SYNC_DRIVER),
         application_name=tracker.application_name(),
-        nodeid=request.node.nodeid,
+        nodeid=item.nodeid,
         tracker=tracker,
         wants_connection="pgsandbox_connection" in request.fixturenames,
-        session_class=pgsandbox_session_class,
-        sync_session_class=pgsandbox_sync_session_class,
+        session_class=session_class,
+        sync_session_class=sync_session_class,
         session_wait=float(request.config.getini("pgsandbox_session_wait") or 10),
         recycled=recycled,
         retired=worker.retired,
     )
-    try:
-        yield target
-    finally:
-        if isolation == "database" and not state.settings.keep:
+    item.stash[_TARGET] = target
+    finish_clone = isolation == "database" and not state.settings.keep
+
+    def finish() -> None:
+        del item.stash[_TARGET]
+        if finish_clone:
             worker.finish_clone(name, recycled)
+
+    request.addfinalizer(finish)
+    return target
+
+
+@pytest.fixture
+def _pgsandbox_target(
+    request: pytest.FixtureRequest,
+    pgsandbox_session_class: type[AsyncSession],
+    pgsandbox_sync_session_class: type[Session],
+) -> TestTarget:
+    return target_of(request, pgsandbox_session_class, pgsandbox_sync_session_class)
 
 
 #: What the async fixtures import: the `asyncpg` extra installs all three.
 _ASYNC_NEEDS = ("pytest_asyncio", "asyncpg", "greenlet")
 
 
-def _sandbox_of(request: pytest.FixtureRequest) -> AsyncSandbox:
-    """The test's async sandbox, from the fixture of the loop scope the test runs in.
+def _sandbox_of(
+    request: pytest.FixtureRequest,
+    session_class: type[AsyncSession],
+    sync_session_class: type[Session] | None,
+) -> AsyncSandbox:
+    """The test's async sandbox, opened in the event loop that runs the test.
 
     A function, not a fixture of its own: each fixture in the chain costs every test
     pytest's setup and teardown of it.
     """
+    item: pytest.Item = request.node
+    box = item.stash.get(_BOX, None)
+    if box is not None:
+        return box
     names = request.fixturenames
     if "pgsandbox_portal" in names:
         chosen = "_pgsandbox_sandbox_portal"
-    elif runs_on_anyio(request.node):
+    elif runs_on_anyio(item):
         chosen = "_pgsandbox_sandbox_anyio"
-    elif "anyio_backend" in names and runs_on_pytest_asyncio(request.node):
+    elif "anyio_backend" in names and runs_on_pytest_asyncio(item):
         # An anyio-marked test that pytest-asyncio runs (its auto mode): anyio's plugin
         # would run pgsandbox's async fixtures in anyio's loop, not the test's.
         chosen = "_pgsandbox_sandbox_asyncio_runner"
     else:
         chosen = ""
-    needs = _ASYNC_NEEDS if not chosen or chosen.endswith("runner") else _ASYNC_NEEDS[1:]
+    _check_async_needs(pytest_asyncio=not chosen or chosen.endswith("runner"))
+    if chosen:
+        return cast("AsyncSandbox", request.getfixturevalue(chosen))
+    target = target_of(request, session_class, sync_session_class)
+    engines = cast(
+        "EngineCache", request.getfixturevalue(f"_pgsandbox_engines_{test_loop_scope(item)}")
+    )
+    box = _open_in_loop(request, target, engines)
+    item.stash[_BOX] = box
+    return box
+
+
+def _open_in_loop(
+    request: pytest.FixtureRequest, target: TestTarget, engines: EngineCache
+) -> AsyncSandbox:
+    """Open the sandbox in the engines' loop (pytest-asyncio's, of the test's loop scope).
+
+    Driven with the loop's ``run_until_complete`` from this sync fixture, as
+    pytest-asyncio drives its async fixtures, without an async fixture's machinery
+    around each step (its cost per test: docs/benchmarks.md). The close is a finalizer
+    of the fixture that opened it, so fixtures set up later (which may use the sandbox)
+    are torn down first.
+    """
+    loop = engines.loop
+    if loop is None or loop.is_closed():  # pragma: no cover - engines come from a live loop
+        msg = "pgsandbox: the test's event loop is gone"
+        raise RuntimeError(msg)
+    if loop.is_running():
+        pytest.fail(
+            "pgsandbox: the database fixtures were requested while the test's event loop "
+            "was running (request.getfixturevalue from async code?). Request them as "
+            "fixture arguments instead.",
+            pytrace=False,
+        )
+    opened = open_async_sandbox(target, engines)
+    box = loop.run_until_complete(opened.__aenter__())
+    item: pytest.Item = request.node
+
+    def close() -> None:
+        if _BOX in item.stash:
+            del item.stash[_BOX]
+        problem = ""
+        try:
+            loop.run_until_complete(opened.__aexit__(None, None, None))
+        except LeakedConnection as exc:
+            problem = str(exc)
+        if problem:
+            # Raised from None: the leak report stands alone, without pgsandbox's internals.
+            raise pytest.fail.Exception(problem, pytrace=False) from None
+
+    request.addfinalizer(close)
+    return box
+
+
+#: Set once every module the default async path imports was found.
+_ASYNC_NEEDS_FOUND: list[bool] = []
+
+
+def _check_async_needs(*, pytest_asyncio: bool) -> None:
+    """Fail naming the extra to install when an async fixture's dependency is missing."""
+    if _ASYNC_NEEDS_FOUND:
+        return
+    needs = _ASYNC_NEEDS if pytest_asyncio else _ASYNC_NEEDS[1:]
     missing = [name for name in needs if importlib.util.find_spec(name) is None]
     if missing:
         extras = ",".join(
@@ -190,9 +292,8 @@ def _sandbox_of(request: pytest.FixtureRequest) -> AsyncSandbox:
             "pgsandbox_sync_session / pgsandbox_url in sync tests).",
             pytrace=False,
         )
-    if not chosen:
-        chosen = f"_pgsandbox_sandbox_{test_loop_scope(request.node)}"
-    return cast("AsyncSandbox", request.getfixturevalue(chosen))
+    if pytest_asyncio:
+        _ASYNC_NEEDS_FOUND.append(True)
 
 
 # ---------------------------------------------------------------------- public fixtures
@@ -208,30 +309,42 @@ def pgsandbox_url(_pgsandbox_target: TestTarget) -> str:
 
 
 @pytest.fixture
-def pgsandbox_sessionmaker(request: pytest.FixtureRequest) -> async_sessionmaker[AsyncSession]:
+def pgsandbox_sessionmaker(
+    request: pytest.FixtureRequest,
+    pgsandbox_session_class: type[AsyncSession],
+    pgsandbox_sync_session_class: type[Session],
+) -> async_sessionmaker[AsyncSession]:
     """Session factory to hand to the code under test (one autouse fixture in conftest).
 
     In ``transaction`` isolation every session it makes joins the test's outer
     transaction through a savepoint: commits are real to the code, and rolled back after
     the test. Sessions use ``expire_on_commit=False``.
     """
-    return _sandbox_of(request).sessionmaker
+    return _sandbox_of(request, pgsandbox_session_class, pgsandbox_sync_session_class).sessionmaker
 
 
 @pytest.fixture
-def pgsandbox_session(request: pytest.FixtureRequest) -> AsyncSession:
+def pgsandbox_session(
+    request: pytest.FixtureRequest,
+    pgsandbox_session_class: type[AsyncSession],
+    pgsandbox_sync_session_class: type[Session],
+) -> AsyncSession:
     """An ``AsyncSession`` from :func:`pgsandbox_sessionmaker`, closed after the test."""
-    return _sandbox_of(request).session
+    return _sandbox_of(request, pgsandbox_session_class, pgsandbox_sync_session_class).session
 
 
 @pytest.fixture
-def pgsandbox_connection(request: pytest.FixtureRequest) -> AsyncConnection:
+def pgsandbox_connection(
+    request: pytest.FixtureRequest,
+    pgsandbox_session_class: type[AsyncSession],
+    pgsandbox_sync_session_class: type[Session],
+) -> AsyncConnection:
     """The test's ``AsyncConnection``.
 
     In ``transaction`` isolation pgsandbox owns its outer transaction and rolls it back
     after the test; ``commit()`` on it changes nothing, so commit through sessions.
     """
-    return _sandbox_of(request).connection
+    return _sandbox_of(request, pgsandbox_session_class, pgsandbox_sync_session_class).connection
 
 
 @pytest.fixture
@@ -250,7 +363,9 @@ def pgsandbox_engine(request: pytest.FixtureRequest, _pgsandbox_target: TestTarg
             'or mark the test @pytest.mark.pgsandbox(isolation="database").',
             pytrace=False,
         )
-    return _sandbox_of(request).engine
+    return _sandbox_of(
+        request, _pgsandbox_target.session_class, _pgsandbox_target.sync_session_class
+    ).engine
 
 
 @pytest.fixture
@@ -264,7 +379,9 @@ def pgsandbox_bind(
     nothing they commit outlives the test. In ``database`` and ``shared`` isolation, the
     test's ``AsyncEngine``. See docs/pgsandbox.md, "Code that reads a global engine".
     """
-    box = _sandbox_of(request)
+    box = _sandbox_of(
+        request, _pgsandbox_target.session_class, _pgsandbox_target.sync_session_class
+    )
     return box.connection if _pgsandbox_target.isolation == "transaction" else box.engine
 
 

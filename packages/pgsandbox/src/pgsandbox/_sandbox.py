@@ -144,8 +144,9 @@ def _engine_options(application_name: str) -> dict[str, object]:
 class EngineCache:
     """Pooled engines of one event loop, by database; disposed together in that loop."""
 
-    def __init__(self) -> None:
-        """Start empty; engines are created on first use."""
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Start empty; engines are created on first use, in ``loop`` (when known)."""
+        self.loop = loop
         self._engines: dict[tuple[str, bool], AsyncEngine] = {}
         self._retired_seen = 0
 

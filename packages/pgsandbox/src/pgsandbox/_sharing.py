@@ -31,14 +31,11 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.util import await_only
 
-from pgsandbox._diagnostics import capture_stack
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
+from pgsandbox._diagnostics import capture_stack, task_stack
 
 __all__ = ["GUARD", "ConnectionGuard", "SandboxMisuse", "ThreadTurns"]
 
@@ -80,7 +77,6 @@ class _Savepoint:
     name: str
     task: asyncio.Task[Any] | None
     token: int
-    stack: Iterable[str]
 
 
 @dataclass
@@ -122,7 +118,9 @@ class ConnectionGuard:
         if not self.closing and not self._may_nest(task, held):
             self._wait(lambda: self._may_nest(task, held), f"begin a session ({name})")
         token = next(_TOKENS)
-        self._stack.append(_Savepoint(name, task, token, capture_stack()))
+        # No stack captured here (one per session, almost never shown): a report of a wait
+        # shows where the holder's task is when the wait gives up.
+        self._stack.append(_Savepoint(name, task, token))
         # The task's own context (greenlets share it): tasks it starts from now inherit it.
         _HELD.set(held | {token})
 
@@ -178,11 +176,16 @@ class ConnectionGuard:
             await_only(wait())
         except TimeoutError:
             holder = self._stack[-1] if self._stack else None
-            taken = "\n    ".join(holder.stack) if holder is not None else "(gone)"
+            where = (
+                "\n    ".join(task_stack(holder.task))
+                if holder is not None and holder.task is not None and not holder.task.done()
+                else "(its task has ended)"
+            )
             self._fail(
                 f"pgsandbox: a session waited {self.wait_seconds:g} s to {what} on the "
                 f"test's connection ({self.nodeid}), held by another task's session "
-                f"(savepoint {holder.name if holder else '?'}) begun at:\n    {taken}\n"
+                f"(savepoint {holder.name if holder else '?'}), whose task is now at:\n"
+                f"    {where}\n"
                 "  In 'transaction' isolation concurrent sessions share one connection and "
                 "take turns, each from its first statement to its commit, rollback or "
                 "close; this one waited for a session that waits for it (or never ends). "

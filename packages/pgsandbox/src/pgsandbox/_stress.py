@@ -163,6 +163,24 @@ def _verdict(results: list[StressResult]) -> int:
     return 1 if problems else 0
 
 
+def stop_on_signals() -> None:
+    """Make SIGTERM and SIGHUP (a CI job cancelled, a terminal closed) stop the harness
+    as Ctrl-C does: its burners stop and its pytest's group gets SIGINT, then SIGKILL.
+
+    SIGINT itself raises ``KeyboardInterrupt`` even in a harness started in the
+    background, where the shell starts it with SIGINT ignored; a handled signal is reset
+    to its default in the pytest it starts, so that pytest stops on SIGINT too (an
+    ignored one would stay ignored there).
+    """
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, stop)
+
+
 def run_pytest(command: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """Run one pytest of the harness in a process group of its own; (code, stdout, stderr).
 
