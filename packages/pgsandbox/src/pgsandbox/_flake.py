@@ -79,42 +79,45 @@ def run_flake(
         + (f", with {load} CPU burner(s)" if load else ""),
         flush=True,
     )
-    with Burners(load):
-        for number, seed in enumerate(chosen[:runs], start=1):
-            command = [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-n",
-                str(workers),
-                "-p",
-                "randomly",
-                f"--randomly-seed={seed}",
-                "-rfE",
-                *paths,
-            ]
-            started = time.perf_counter()
-            returncode, stdout, stderr = run_pytest(command)
-            done = subprocess.CompletedProcess(command, returncode, stdout, stderr)
-            run = FlakeRun(
-                number=number,
-                seed=seed,
-                returncode=done.returncode,
-                summary=_summary_line(done.stdout),
-                wall_s=time.perf_counter() - started,
-                load=os.getloadavg(),
-                failures=failing_tests(done.stdout),
-            )
-            results.append(run)
-            print(
-                f"pgsandbox flake: run {number}/{runs} seed {seed}: {run.summary} in "
-                f"{run.wall_s:.0f}s, load average {run.load[0]:.1f}",
-                flush=True,
-            )
-            if done.returncode not in (0, 1):  # 1 is failed tests; others are breakage
-                print(done.stdout[-3000:], done.stderr[-2000:], sep="\n")
-    print(flake_table(results))
+    try:
+        with Burners(load):
+            for number, seed in enumerate(chosen[:runs], start=1):
+                command = [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "-q",
+                    "-n",
+                    str(workers),
+                    "-p",
+                    "randomly",
+                    f"--randomly-seed={seed}",
+                    "-rfE",
+                    *paths,
+                ]
+                started = time.perf_counter()
+                returncode, stdout, stderr = run_pytest(command)
+                done = subprocess.CompletedProcess(command, returncode, stdout, stderr)
+                run = FlakeRun(
+                    number=number,
+                    seed=seed,
+                    returncode=done.returncode,
+                    summary=_summary_line(done.stdout),
+                    wall_s=time.perf_counter() - started,
+                    load=os.getloadavg(),
+                    failures=failing_tests(done.stdout),
+                )
+                results.append(run)
+                print(
+                    f"pgsandbox flake: run {number}/{runs} seed {seed}: {run.summary} in "
+                    f"{run.wall_s:.0f}s, load average {run.load[0]:.1f}",
+                    flush=True,
+                )
+                if done.returncode not in (0, 1):  # 1 is failed tests; others are breakage
+                    print(done.stdout[-3000:], done.stderr[-2000:], sep="\n")
+    finally:
+        # Also when stopped (Ctrl-C, SIGTERM): the runs that finished are worth their table.
+        print(flake_table(results), flush=True)
     return 0 if all(r.returncode == 0 for r in results) else 1
 
 
