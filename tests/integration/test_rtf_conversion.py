@@ -11,7 +11,9 @@ stand-in tests (timeouts, crashes, cancellation) need only ``/bin/sh``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,6 +160,31 @@ class TestMisbehavingConverter:
             await task
         for pid in pids:
             await _wait_for(_dead(pid), f"process {pid} to die")
+
+    async def test_a_process_that_left_the_group_does_not_hold_the_import(
+        self, tmp_path: Path
+    ) -> None:
+        """A converter whose child left its process group (so the group's kill misses it)
+        and keeps its output open: the import still ends when the converter does, with
+        the converter's message, instead of when that child does."""
+        escaped = tmp_path / "escaped.pid"
+        fake = _fake_soffice(
+            tmp_path,
+            f"setsid sh -c 'echo $$ > {escaped}; exec sleep 60' &\n"
+            f"while [ ! -s '{escaped}' ]; do sleep 0.01; done\n"
+            "echo 'Error: gave up' >&2\nexit 3",
+        )
+        started = time.monotonic()
+        try:
+            with pytest.raises(ImportFailed, match=r"status 3 .*gave up"):
+                await convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=50))
+            assert time.monotonic() - started < 30, "the import waited for the escaped child"
+        finally:
+            if escaped.is_file() and escaped.read_text().strip():
+                pid = int(escaped.read_text())
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                await _wait_for(_dead(pid), f"process {pid} to die")
 
     async def test_crash_is_an_import_failure_with_its_message(self, tmp_path: Path) -> None:
         """A non-zero exit is an ImportFailed quoting what the converter said."""

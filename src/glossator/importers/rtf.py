@@ -28,7 +28,7 @@ import shutil
 import signal
 import tempfile
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 from glossator.importers.errors import (
     ConversionTimedOut,
@@ -237,32 +237,53 @@ async def _run_process_group(
         ConversionTimedOut: It ran longer than ``timeout`` seconds.
         ImportFailed: It exited with a non-zero status.
     """
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        raise ConversionTimedOut(
-            f"LibreOffice took longer than {timeout:g} s and was stopped; try a smaller "
-            "document or raise the limit (RtfOptions.timeout)"
-        ) from None
-    finally:
-        if process.returncode is None:
-            # The group id is the leader's pid (new session); it cannot have been reused
-            # because the leader has not been reaped yet.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await asyncio.shield(process.wait())
+    # Output goes to files, not pipes: asyncio's wait() for a piped process also waits
+    # until every pipe is closed, so a process of the group that outlived the kill (or a
+    # grandchild that left it) could hold the wait, and the request, up to its own end.
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            raise ConversionTimedOut(
+                f"LibreOffice took longer than {timeout:g} s and was stopped; try a smaller "
+                "document or raise the limit (RtfOptions.timeout)"
+            ) from None
+        finally:
+            if process.returncode is None:
+                # The group id is the leader's pid (new session); it cannot have been
+                # reused because the leader has not been reaped yet.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await asyncio.shield(process.wait())
+        stdout, stderr = _head(out), _tail(err)
     if process.returncode != 0:
         detail = stderr.decode("utf-8", "replace").strip()[-500:] or "no message"
         raise ImportFailed(f"LibreOffice exited with status {process.returncode} ({detail})")
     return stdout, stderr
+
+
+#: How much of the converter's output is read back: its messages are short, and a
+#: misbehaving converter may write without end until its time limit.
+_OUTPUT_LIMIT: Final = 1 << 20
+
+
+def _head(file: IO[bytes]) -> bytes:
+    file.seek(0)
+    return file.read(_OUTPUT_LIMIT)
+
+
+def _tail(file: IO[bytes]) -> bytes:
+    size = file.seek(0, os.SEEK_END)
+    file.seek(max(0, size - _OUTPUT_LIMIT))
+    return file.read()
 
 
 async def import_rtf(data: bytes, options: RtfOptions | None = None) -> NormalizedDocument:
