@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -519,7 +520,9 @@ def _measure(
     args: argparse.Namespace, run_id: str, servers: list[BenchServer], report: dict[str, Any]
 ) -> None:
     """Fill ``report`` with every measurement; always drop what the run created."""
-    work_dir = REPO_ROOT / ".reports" / "bench-work"
+    # One folder per run: a second run at the same time (a quick look while `nox -s bench`
+    # runs) must not rewrite the suites of this one. Removed at the end, whatever happens.
+    work_dir = REPO_ROOT / ".reports" / "bench-work" / run_id
     strategies = by_key(args.strategies.split(","))
     primary, serial = servers[0], [0]
     try:
@@ -576,6 +579,7 @@ def _measure(
     finally:
         for server in servers:
             _cleanup(server, run_id)
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _shown(path: Path) -> str:
