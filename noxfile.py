@@ -310,7 +310,7 @@ def flake(session: nox.Session) -> None:
     """Run glossator's database suite N times in random order: `-- --runs N [--load K] [paths]`.
 
     The default is tests/integration (2 minutes a run at -n 4 on 2 quiet cores). pgsandbox's
-    own suite runs nested pytest sessions (8 minutes a run): give its path to include it.
+    own suite runs nested pytest sessions (4-8 minutes a run): give its path to include it.
     """
     _sync(session, "test")
     args = list(session.posargs)
