@@ -200,18 +200,33 @@ class TestRunStress:
             os.kill(started[0], 0)
 
 
+def _sleeper_script(pid_file: Path) -> str:
+    """A stand-in for pytest: it starts a child (pid written to ``pid_file``), then waits."""
+    return (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(120)\n"
+    )
+
+
+def _wait_until_gone(pid: int, what: str) -> None:
+    """Poll until ``pid`` has exited (a zombie waiting for init counts); fail after 30 s."""
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists():
+        if Path(f"/proc/{pid}/stat").read_text().split()[2:3] == ["Z"]:
+            return
+        assert time.monotonic() < deadline, f"{what} outlived the harness"
+        time.sleep(0.05)
+
+
 class TestInterrupted:
     def test_ctrl_c_stops_the_whole_process_group(self, tmp_path: Path) -> None:
         """Ctrl-C during a harness run stops pytest and what it started (xdist workers,
         tests' subprocesses): they run in a process group of their own, which gets SIGINT
         (then SIGKILL), so nothing is left running after ``flake`` or ``stress``."""
         pid_file = tmp_path / "grandchild.pid"
-        script = (
-            "import subprocess, sys, time\n"
-            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
-            f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
-            "time.sleep(120)\n"
-        )
+        script = _sleeper_script(pid_file)
 
         def interrupt_once_started() -> None:
             deadline = time.monotonic() + 30
@@ -224,25 +239,13 @@ class TestInterrupted:
         threading.Thread(target=interrupt_once_started, daemon=True).start()
         with pytest.raises(KeyboardInterrupt):
             run_pytest([sys.executable, "-c", script])
-        grandchild = int(pid_file.read_text())
-        deadline = time.monotonic() + 30
-        while Path(f"/proc/{grandchild}").exists():
-            status = Path(f"/proc/{grandchild}/stat").read_text().split()[2:3]
-            if status == ["Z"]:
-                break  # exited, only waiting to be reaped by init
-            assert time.monotonic() < deadline, "the test's subprocess outlived the harness"
-            time.sleep(0.05)
+        _wait_until_gone(int(pid_file.read_text()), "the test's subprocess")
 
     def test_sigterm_and_an_ignored_sigint_still_stop_everything(self, tmp_path: Path) -> None:
         """A harness started in a shell's background (SIGINT ignored) and then sent SIGTERM
         (a cancelled CI job) stops its pytest's whole group and its CPU burners too."""
         pid_file = tmp_path / "grandchild.pid"
-        script = (
-            "import subprocess, sys, time\n"
-            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
-            f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
-            "time.sleep(120)\n"
-        )
+        script = _sleeper_script(pid_file)
         harness = (
             "import signal, sys\n"
             "signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell's background job\n"
@@ -268,10 +271,4 @@ class TestInterrupted:
                 proc.kill()
                 proc.wait()
         for name in ("grandchild.pid", "burner.pid"):
-            pid = int((tmp_path / name).read_text())
-            deadline = time.monotonic() + 30
-            while Path(f"/proc/{pid}").exists():
-                if Path(f"/proc/{pid}/stat").read_text().split()[2:3] == ["Z"]:
-                    break
-                assert time.monotonic() < deadline, f"{name}: its process outlived the harness"
-                time.sleep(0.05)
+            _wait_until_gone(int((tmp_path / name).read_text()), f"{name}: its process")
