@@ -197,3 +197,61 @@ class TestRecycledClones:
             """
         )
         project.run("-n", "0").assert_outcomes(passed=3)
+
+
+ONE_CONNECTION = """
+import pytest
+from sqlalchemy import text
+
+HELD = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND application_name = current_setting('application_name')"
+)
+
+
+async def check(request, maker):
+    async with maker() as session:
+        name = (await session.execute(text("SELECT current_setting('application_name')"))).scalar()
+        assert name.endswith(request.node.name[:20]), name
+        # The test's sessions are the only holders of its tag: pgsandbox checks out no
+        # connection of its own for a test that did not ask for pgsandbox_connection.
+        assert (await session.execute(HELD)).scalar() == 1
+    async with maker() as session:  # the same kept connection, tagged already
+        assert (await session.execute(HELD)).scalar() == 1
+
+
+@pytest.mark.pgsandbox(isolation="database")
+@pytest.mark.parametrize("n", range(3))
+async def test_database(request, n, pgsandbox_sessionmaker):
+    await check(request, pgsandbox_sessionmaker)
+
+
+@pytest.mark.pgsandbox(isolation="shared")
+@pytest.mark.parametrize("n", range(3))
+async def test_shared(request, n, pgsandbox_sessionmaker):
+    await check(request, pgsandbox_sessionmaker)
+
+
+@pytest.mark.pgsandbox(isolation="shared")
+def test_asks_for_the_connection_too_late(request, pgsandbox_sessionmaker):
+    request.getfixturevalue("pgsandbox_connection")
+"""
+
+
+class TestConnectionsOfATest:
+    def test_sessions_alone_hold_one_connection(self, project: Project) -> None:
+        """``database`` (recycled clone) and ``shared`` tests that only use sessions hold
+        one connection, tagged with the test; pgsandbox takes none of its own, and a test
+        that asks for one too late is told how to ask."""
+        project.pytester.makepyfile(test_one_connection=ONE_CONNECTION)
+        result = project.run("-n", "0", "-v")
+        result.assert_outcomes(passed=6, failed=1)
+        result.stdout.fnmatch_lines(
+            [
+                (
+                    "*pgsandbox: this test's sandbox was opened without a connection of its "
+                    "own*Name pgsandbox_connection as an argument of the test, or of a "
+                    "fixture it uses."
+                ),
+            ]
+        )

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 __all__ = [
+    "TAG_KEY",
     "CapturedStack",
     "ConnectionTracker",
     "JsonlHandler",
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 DEBUG_LOGGER = "pgsandbox.debug"
+#: ``ConnectionRecord.info`` key: the application_name a pooled connection was last given.
+TAG_KEY = "pgsandbox_application_name"
 _MAX_APPLICATION_NAME = 63
 _HIDDEN_FRAMES = (
     "/sqlalchemy/",
@@ -318,9 +321,9 @@ class ConnectionTracker:
     def _on_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         if not self._untagged:
             wanted = self.application_name()
-            if record.info.get("pgsandbox_application_name") != wanted:
+            if record.info.get(TAG_KEY) != wanted:
                 _set_application_name(dbapi_connection, wanted)
-                record.info["pgsandbox_application_name"] = wanted
+                record.info[TAG_KEY] = wanted
         owned = self._internal > 0
         self._checkouts[id(record)] = _Held(
             self.test,

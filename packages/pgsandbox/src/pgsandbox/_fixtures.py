@@ -30,6 +30,7 @@ from pgsandbox._loop_fixtures import (
 )
 from pgsandbox._loops import test_loop_scope
 from pgsandbox._sandbox import (
+    NO_CONNECTION,
     AsyncSandbox,
     LeakedConnection,
     TestTarget,
@@ -344,7 +345,10 @@ def pgsandbox_connection(
     In ``transaction`` isolation pgsandbox owns its outer transaction and rolls it back
     after the test; ``commit()`` on it changes nothing, so commit through sessions.
     """
-    return _sandbox_of(request, pgsandbox_session_class, pgsandbox_sync_session_class).connection
+    box = _sandbox_of(request, pgsandbox_session_class, pgsandbox_sync_session_class)
+    if not box.has_connection:
+        pytest.fail(NO_CONNECTION, pytrace=False)
+    return box.connection
 
 
 @pytest.fixture

@@ -191,10 +191,11 @@ def reset_clone(clone: RecycledClone, *, busy_wait: float = BUSY_WAIT_S) -> str:
     deadline = time.monotonic() + busy_wait
     delay = 0.001
     while True:
-        with clone.conn.transaction():
-            row = clone.conn.execute(
-                f"SELECT {SCHEMA}.reset(%s)".encode(), (sorted(clone.pids),)
-            ).fetchone()
+        # One statement on an autocommit connection: its own transaction, one round trip
+        # (a BEGIN and COMMIT around it would be two more).
+        row = clone.conn.execute(
+            f"SELECT {SCHEMA}.reset(%s)".encode(), (sorted(clone.pids),)
+        ).fetchone()
         why = str(row[0]) if row is not None else "no answer"
         if not why.startswith("busy:") or time.monotonic() > deadline:
             return why

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # ``await_only``, not 2.1's new name ``await_``: both releases have it.
 from sqlalchemy.util import await_only
 
-from pgsandbox._diagnostics import quote_literal
+from pgsandbox._diagnostics import TAG_KEY, quote_literal
 from pgsandbox._recycle import RESET_SESSION_SQL
 from pgsandbox._session_classes import sync_base_of
 from pgsandbox._sharing import GUARD, ConnectionGuard, SandboxMisuse, ThreadTurns
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from pgsandbox._recycle import RecycledClone
 
 __all__ = [
+    "NO_CONNECTION",
     "AsyncSandbox",
     "EngineCache",
     "LeakedConnection",
@@ -97,22 +98,48 @@ class TestTarget:
         )
 
 
+#: Why a sandbox has no connection of its own, and the fix.
+NO_CONNECTION = (
+    "pgsandbox: this test's sandbox was opened without a connection of its own "
+    "(pgsandbox_connection was requested with request.getfixturevalue after the other "
+    "pgsandbox fixtures were set up). Name pgsandbox_connection as an argument of the "
+    "test, or of a fixture it uses."
+)
+
+
 class AsyncSandbox:
     """The async objects a test gets; all created in, and bound to, the test's loop."""
 
-    __slots__ = ("_session", "connection", "engine", "sessionmaker")
+    __slots__ = ("_connection", "_session", "engine", "sessionmaker")
 
     def __init__(
         self,
         engine: AsyncEngine,
-        connection: AsyncConnection,
+        connection: AsyncConnection | None,
         sessionmaker: async_sessionmaker[AsyncSession],
     ) -> None:
-        """Hold the test's engine, connection and session factory."""
+        """Hold the test's engine, connection (if it has one) and session factory."""
         self.engine = engine
-        self.connection = connection
+        self._connection = connection
         self.sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The test's own connection (``pgsandbox_connection``).
+
+        In ``shared`` and ``database`` isolation it is checked out only for a test that
+        asks for ``pgsandbox_connection``: held all test long, it would only make the
+        sessions of the code under test take (and tag) a second connection.
+        """
+        if self._connection is None:
+            raise RuntimeError(NO_CONNECTION)
+        return self._connection
+
+    @property
+    def has_connection(self) -> bool:
+        """Whether the sandbox holds a connection of its own for the test."""
+        return self._connection is not None
 
     @property
     def session(self) -> AsyncSession:
@@ -352,7 +379,7 @@ async def open_async_sandbox(
         return
     engine = engines.get(target)
     if target.isolation == "shared":
-        async with _own_connection(engine, target) as connection:
+        async with _connection_if_wanted(engine, target) as connection:
             maker = target.async_maker(engine)
             async with _closing(AsyncSandbox(engine, connection, maker)) as box:
                 yield box
@@ -424,7 +451,7 @@ async def _open_clone_sandbox(target: TestTarget) -> AsyncIterator[AsyncSandbox]
     )
     event.listen(engine.sync_engine, "checkout", lambda *_: guard.check_caller())
     try:
-        async with _own_connection(engine, target) as connection:
+        async with _connection_if_wanted(engine, target) as connection:
             maker = target.async_maker(engine)
             async with _closing(AsyncSandbox(engine, connection, maker)) as box:
                 yield box
@@ -476,10 +503,13 @@ async def _open_recycled_sandbox(
                 # The pool replaces a connection that fails here with a new one.
                 raise DisconnectionError(str(exc)) from exc
             record.info[_EPOCH] = epoch
+            # The reset ended with the test's tag: the tracker, next, need not send it.
+            record.info[TAG_KEY] = target.application_name
 
-    event.listen(engine.sync_engine, "checkout", checkout)
+    # Before the tracker's listener (which tags connections): one round trip, not two.
+    event.listen(engine.sync_engine, "checkout", checkout, insert=True)
     try:
-        async with _own_connection(engine, target) as connection:
+        async with _connection_if_wanted(engine, target) as connection:
             maker = target.async_maker(engine)
             async with _closing(AsyncSandbox(engine, connection, maker)) as box:
                 yield box
@@ -505,6 +535,21 @@ def _driver_of(connection: AsyncConnection) -> asyncpg.Connection[Any]:
         msg = f"pgsandbox expected an asyncpg connection, got {type(driver).__name__}"
         raise TypeError(msg)
     return driver
+
+
+@contextlib.asynccontextmanager
+async def _connection_if_wanted(
+    engine: AsyncEngine, target: TestTarget
+) -> AsyncIterator[AsyncConnection | None]:
+    """The test's own connection if it asked for ``pgsandbox_connection``, else ``None``.
+
+    (``shared`` and ``database`` isolation: the code under test takes its own.)
+    """
+    if not target.wants_connection:
+        yield None
+        return
+    async with _own_connection(engine, target) as connection:
+        yield connection
 
 
 @contextlib.asynccontextmanager
