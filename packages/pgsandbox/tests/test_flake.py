@@ -57,14 +57,16 @@ class TestFlakeCommand:
         capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """``flake --runs 2 --load 1`` runs the suite twice and tables the failing test."""
+        """``flake --runs 2 --load 1`` runs the suite twice and tables the failing test,
+        with its error however long its node id."""
         pytester.makepyfile(
             test_small="""
             def test_passes():
                 pass
 
-            def test_fails():
-                assert 1 == 2, "fails in every order"
+            class TestNamedAtLength:
+                def test_fails_with_a_node_id_that_alone_fills_eighty_columns(self):
+                    assert 1 == 2, "fails in every order"
             """
         )
         # The inner runs are fresh pytest sessions, not workers of this one.
@@ -76,7 +78,13 @@ class TestFlakeCommand:
         runs = [line for line in out.splitlines() if line.startswith("pgsandbox flake: run ")]
         assert len(runs) == 2, out
         seeds = [line.split()[5].rstrip(":") for line in runs]
-        row = next(line for line in out.splitlines() if "test_small.py::test_fails" in line)
+        # The node id is longer than the 80 columns pytest assumes without a terminal, where
+        # its short summary would leave the error out.
+        failing = (
+            "test_small.py::TestNamedAtLength::"
+            "test_fails_with_a_node_id_that_alone_fills_eighty_columns"
+        )
+        row = next(line for line in out.splitlines() if failing in line)
         assert row.split()[0] == "2/2"
         assert row.endswith(f"{seeds[0]}, {seeds[1]}: AssertionError: fails in every order")
         assert "load average (1 min) after each run:" in out

@@ -131,7 +131,8 @@ def flake_table(results: list[FlakeRun]) -> str:
     lines = [f"{'failed':>6}  {'test':<60}  seeds / first error line"]
     for nodeid, (seeds, first) in sorted(by_test.items(), key=lambda item: -len(item[1][0])):
         lines.append(
-            f"{len(seeds)}/{len(results):<4}  {nodeid:<60}  {', '.join(map(str, seeds))}: {first}"
+            f"{len(seeds)}/{len(results):<4}  {nodeid:<60}  {', '.join(map(str, seeds))}: "
+            f"{_shortened(first)}"
         )
     if not by_test:
         lines.append(f"{'0':>6}  no test failed in {len(results)} run(s)")
@@ -145,3 +146,8 @@ def flake_table(results: list[FlakeRun]) -> str:
             f"on {os.cpu_count()} CPU(s)"
         )
     return "\n".join(lines)
+
+
+def _shortened(line: str, width: int = 240) -> str:
+    """An error line cut to ``width`` characters, marked where it was cut."""
+    return line if len(line) <= width else line[: width - 1] + "…"

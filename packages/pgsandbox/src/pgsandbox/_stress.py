@@ -188,12 +188,15 @@ def run_pytest(command: list[str], env: dict[str, str] | None = None) -> tuple[i
     Ctrl-C of its own (pgsandbox drops the run's databases), and after 60 s SIGKILL: xdist
     workers and the subprocesses tests started never outlive the harness.
     """
+    # Without a terminal pytest cuts each short-summary line to 80 columns, and leaves the
+    # error out when the node id alone fills them: the tables would say only "FAILED".
+    wide = {**(os.environ if env is None else env), "COLUMNS": "1000"}
     proc = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=wide,
         start_new_session=True,
     )
     try:
