@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EVENT_TIMEOUT",
     "FINISH_TIMEOUT",
+    "LEASE",
     "REPO_ROOT",
     "TEARDOWN_GRACE",
     "ExportWorkers",
@@ -58,6 +59,8 @@ TEARDOWN_GRACE: Final = 15.0
 EVENT_TIMEOUT: Final = 30.0
 #: An export job reaching a final status.
 FINISH_TIMEOUT: Final = 60.0
+#: A test worker's lease (heartbeat every 0.5 s): how long a killed worker's job waits.
+LEASE: Final = 3.0
 
 
 @dataclasses.dataclass
@@ -181,9 +184,12 @@ class ExportWorkers:
         """Start a worker with test defaults, then ``flags``; return once it is ready."""
         name = f"worker{len(self.workers) + 1}"
         log_path = self.tmp_path / f"{name}.log"
+        # The lease is scaled like every deadline (tests/_timing.py): on a loaded machine a
+        # heartbeat can come seconds late, and a lease lost that way is a retry the test
+        # did not ask for (attempt 2 where it asserts 1).
         command = [
             sys.executable, "-m", "glossator", "worker",
-            "--poll-interval", "0.5", "--lease", "3", "--heartbeat", "0.5",
+            "--poll-interval", "0.5", "--lease", f"{scaled(LEASE):g}", "--heartbeat", "0.5",
             "--retry-delay", "0.1", "--grace", "10",
             "--renderer", "tests.integration.export_renderers:render",
             *flags,
@@ -271,7 +277,7 @@ async def start_export_worker(
 
     Call it with the worker's flags (``await start_export_worker("--concurrency", "2")``);
     it returns once the worker logged ``worker.ready``. Fast test defaults (poll 0.5 s,
-    lease 3 s, heartbeat 0.5 s, retry delay 0.1 s, grace 10 s, the test renderer of
+    lease 3 s (scaled), heartbeat 0.5 s, retry delay 0.1 s, grace 10 s, the test renderer of
     :mod:`tests.integration.export_renderers`) come first, so flags given override them.
     At teardown every worker gets SIGTERM, then SIGKILL (with its process group), even if
     the test or another worker's teardown failed (:class:`ExportWorkers`); their logs are

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ from glossator.importers import (
     import_rtf,
 )
 from glossator.importers.rtf import INSTALL_HINT
+from tests._timing import scaled
 from tests._tools import require_tool
 
 if TYPE_CHECKING:
@@ -52,9 +54,20 @@ def soffice() -> str:
 def _fake_soffice(tmp_path: Path, body: str) -> str:
     """A shell script standing in for soffice; it records its own and its child's pid."""
     script = tmp_path / "fake-soffice"
-    script.write_text(f"#!/bin/sh\necho $$ > '{tmp_path}/parent.pid'\n{body}\n")
+    # Each pid file appears whole (written aside, then renamed): a test that waits for the
+    # file to exist never reads it half written.
+    script.write_text(
+        f"#!/bin/sh\necho $$ > '{tmp_path}/parent.tmp' && mv '{tmp_path}/parent.tmp' "
+        f"'{tmp_path}/parent.pid'\n{body}\n"
+    )
     script.chmod(0o755)
     return str(script)
+
+
+#: A fake's body: start a child that outlives it, record the child's pid, wait.
+_RECORD_CHILD = (
+    "sleep 60 &\necho $! > '{tmp}/child.tmp' && mv '{tmp}/child.tmp' '{tmp}/child.pid'\nwait"
+)
 
 
 def _alive(pid: int) -> bool:
@@ -67,7 +80,8 @@ def _alive(pid: int) -> bool:
 
 
 async def _wait_for(condition: Callable[[], bool], what: str, *, within: float = 10.0) -> None:
-    """Poll ``condition()`` until true; fail after ``within`` seconds."""
+    """Poll ``condition()`` until true; fail after ``within`` seconds (scaled)."""
+    within = scaled(within)
     deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
@@ -138,17 +152,20 @@ class TestWithLibreOffice:
 class TestMisbehavingConverter:
     async def test_timeout_kills_the_whole_process_group(self, tmp_path: Path) -> None:
         """On timeout the converter and its child are killed, not just the parent."""
-        fake = _fake_soffice(tmp_path, f"sleep 60 &\necho $! > '{tmp_path}/child.pid'\nwait")
+        fake = _fake_soffice(tmp_path, _RECORD_CHILD.format(tmp=tmp_path))
+        # Long enough for the fake to start its child on a loaded machine, whose pid the
+        # test then needs.
+        limit = scaled(1.0)
         started = time.monotonic()
-        with pytest.raises(ConversionTimedOut, match=r"longer than 0\.5 s"):
-            await convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=0.5))
-        assert time.monotonic() - started < 10
+        with pytest.raises(ConversionTimedOut, match=re.escape(f"longer than {limit:g} s")):
+            await convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=limit))
+        assert time.monotonic() - started < limit + scaled(10)
         for pid in _read_pids(tmp_path):
             await _wait_for(_dead(pid), f"process {pid} to die")
 
     async def test_cancellation_kills_the_whole_process_group(self, tmp_path: Path) -> None:
         """Cancelling the task (a client went away) kills the converter's group too."""
-        fake = _fake_soffice(tmp_path, f"sleep 60 &\necho $! > '{tmp_path}/child.pid'\nwait")
+        fake = _fake_soffice(tmp_path, _RECORD_CHILD.format(tmp=tmp_path))
         task = asyncio.create_task(
             convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=60))
         )
