@@ -36,6 +36,7 @@ __all__ = [
     "kill_processes",
     "leftover_folders",
     "process_exists",
+    "processes_of_compilation",
     "run_processes",
 ]
 
@@ -97,6 +98,12 @@ def compilation_processes(root: Path) -> list[LeakedProcess]:
     return _processes(
         lambda environment, _command: any(item.startswith(prefix) for item in environment)
     )
+
+
+def processes_of_compilation(workdir: Path) -> list[LeakedProcess]:
+    """Processes of the one export compilation whose folder is ``workdir``."""
+    marker = f"{WORKDIR_MARKER}={workdir}".encode()
+    return _processes(lambda environment, _command: marker in environment)
 
 
 def leftover_folders(root: Path) -> list[Path]:
