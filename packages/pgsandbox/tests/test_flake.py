@@ -84,7 +84,10 @@ class TestFlakeCommand:
             "test_small.py::TestNamedAtLength::"
             "test_fails_with_a_node_id_that_alone_fills_eighty_columns"
         )
-        row = next(line for line in out.splitlines() if failing in line)
+        # Each run names its failures as it ends, the table repeats them at the end.
+        named = [line for line in out.splitlines() if line.startswith(f"    {failing}: ")]
+        assert named == [f"    {failing}: AssertionError: fails in every order"] * 2, out
+        row = next(line for line in out.splitlines() if line.startswith("2/2") and failing in line)
         assert row.split()[0] == "2/2"
         assert row.endswith(f"{seeds[0]}, {seeds[1]}: AssertionError: fails in every order")
         assert "load average (1 min) after each run:" in out

@@ -113,6 +113,9 @@ def run_flake(
                     f"{run.wall_s:.0f}s, load average {run.load[0]:.1f}",
                     flush=True,
                 )
+                # Named now, not only in the table at the end, which may be an hour away.
+                for nodeid, first_line in run.failures:
+                    print(f"    {nodeid}: {_shortened(first_line)}", flush=True)
                 if done.returncode not in (0, 1):  # 1 is failed tests; others are breakage
                     print(done.stdout[-3000:], done.stderr[-2000:], sep="\n")
     finally:
