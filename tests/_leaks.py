@@ -35,9 +35,9 @@ __all__ = [
     "compilation_processes",
     "kill_processes",
     "leftover_folders",
-    "process_exists",
     "processes_of_compilation",
     "run_processes",
+    "start_time",
 ]
 
 #: Set by the run's controller; every process started by the run inherits it.
@@ -52,10 +52,19 @@ FOLDER_PREFIX: Final = "glossator-"
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LeakedProcess:
-    """A process found running: its id and command line."""
+    """A process found running: its id, command line and start time (clock ticks since boot).
+
+    The start time tells it from a later process that got the same pid: pids are reused
+    (32768 of them here, and a loaded test run starts thousands of processes).
+    """
 
     pid: int
     command: str
+    start: str = ""
+
+    def exists(self) -> bool:
+        """Whether this process (not another with its pid) is still there, a zombie too."""
+        return start_time(self.pid) == self.start
 
     def __str__(self) -> str:
         """``pid 123: glossator worker ...``."""
@@ -78,7 +87,9 @@ def _processes(keep: Callable[[list[bytes], str], bool]) -> list[LeakedProcess]:
             continue  # exited meanwhile, or someone else's
         # A zombie has neither: it has exited already and only waits to be reaped.
         if command.strip() and keep(environment, command):
-            found.append(LeakedProcess(int(entry.name), command.strip()))
+            found.append(
+                LeakedProcess(int(entry.name), command.strip(), start_time(int(entry.name)))
+            )
     return sorted(found, key=lambda process: process.pid)
 
 
@@ -119,9 +130,12 @@ def leftover_folders(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def process_exists(pid: int) -> bool:
-    """Whether ``pid`` exists at all, as a running process or a zombie not yet reaped."""
-    return Path(f"/proc/{pid}").exists()
+def start_time(pid: int) -> str:
+    """Process ``pid``'s start time (``/proc/<pid>/stat`` field 22), or '' if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
 
 
 def kill_processes(processes: list[LeakedProcess]) -> None:

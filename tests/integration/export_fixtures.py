@@ -25,7 +25,7 @@ import pytest
 
 from glossator import services
 from glossator.export.compile import become_subreaper, sweep_leftovers
-from tests._leaks import compilation_processes, process_exists
+from tests._leaks import LeakedProcess, compilation_processes
 from tests._timing import scaled
 from tests._tools import require_tool
 
@@ -224,39 +224,40 @@ class ExportWorkers:
             # Only after every worker stopped: a failure here must not leave one running.
             print(f"----- {worker.name} (pid {worker.pid}) log -----\n{worker.log_text()}")  # noqa: T201 - shown by pytest when the test failed
         # Compilations still running now belong to killed workers: kill, remove, reap.
-        orphans = [process.pid for process in compilation_processes(self.tmp_path)]
+        orphans = compilation_processes(self.tmp_path)
         sweep_leftovers(self.tmp_path)
         await reap_orphans(orphans)
         if errors:
             raise BaseExceptionGroup("stopping export workers failed", errors)
 
 
-async def reap_orphans(pids: list[int]) -> dict[int, int]:
+async def reap_orphans(processes: list[LeakedProcess]) -> dict[int, int]:
     """Wait for orphaned compilation processes that became this process's children.
 
     Args:
-        pids: Processes expected to exit (killed). One that is not a child of this process
-            is waited for until it is gone (its parent reaped it).
+        processes: Processes expected to exit (killed). One that is not a child of this
+            process is waited for until it is gone (its parent reaped it), or until its pid
+            names another process.
 
     Returns:
-        The wait status of each process reaped here.
+        The wait status of each process reaped here, by pid.
     """
     statuses: dict[int, int] = {}
-    pending = set(pids)
+    pending = {process.pid: process for process in processes}
     deadline = time.monotonic() + scaled(10)
     while pending and time.monotonic() < deadline:
-        for pid in list(pending):
+        for pid, process in list(pending.items()):
             try:
                 reaped, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
             except ChildProcessError:
                 # Not (yet) our child: its parent may reap it, or die first and leave it
                 # to us. Done with it once it is gone.
-                if not process_exists(pid):
-                    pending.discard(pid)
+                if not process.exists():
+                    del pending[pid]
                 continue
             if reaped:
                 statuses[pid] = status
-                pending.discard(pid)
+                del pending[pid]
         if pending:
             await asyncio.sleep(0.02)
     return statuses

@@ -26,7 +26,6 @@ from glossator.export.worker import WorkerConfig, asyncpg_dsn
 from tests._leaks import (
     compilation_processes,
     leftover_folders,
-    process_exists,
     processes_of_compilation,
 )
 from tests._timing import scaled
@@ -186,7 +185,7 @@ class TestFailures:
         await first.wait_for_event("job.claimed", job_id=job_id)
         await _wait_for_status(job_id, ExportJobStatus.RUNNING)
         await _wait_for_compilation(tmp_path)
-        orphans = [process.pid for process in compilation_processes(tmp_path)]
+        orphans = compilation_processes(tmp_path)
         [left_folder] = leftover_folders(tmp_path)
         assert processes_of_compilation(left_folder)  # what the check below must see gone
         first.kill()
@@ -199,7 +198,7 @@ class TestFailures:
         # Every process of the orphaned compilation is gone: killed and reaped (here, or
         # by latexmk for a pdflatex that ended before the sweep), none left a zombie.
         await reap_orphans(orphans)
-        assert [pid for pid in orphans if process_exists(pid)] == []
+        assert [process for process in orphans if process.exists()] == []
         # Only the orphaned compilation's: the second worker may have begun its own retry.
         assert processes_of_compilation(left_folder) == []
         record = await wait_until_finished(job_id, worker=second)

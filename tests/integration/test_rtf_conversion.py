@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,32 +52,59 @@ def soffice() -> str:
     return require_tool("soffice", install_hint=INSTALL_HINT)
 
 
+def _identity(pid: str) -> str:
+    """Shell words that print a process's pid and start time (``/proc/<pid>/stat`` field 22).
+
+    Pids are reused (32768 of them here, and a loaded test run starts thousands of
+    processes): a pid alone can name another process by the time it is checked.
+    """
+    return f'echo "{pid} $(cut -d" " -f22 /proc/{pid}/stat)"'
+
+
 def _fake_soffice(tmp_path: Path, body: str) -> str:
-    """A shell script standing in for soffice; it records its own and its child's pid."""
+    """A shell script standing in for soffice; it records its own and its child's identity."""
     script = tmp_path / "fake-soffice"
-    # Each pid file appears whole (written aside, then renamed): a test that waits for the
+    # Each file appears whole (written aside, then renamed): a test that waits for the
     # file to exist never reads it half written.
     script.write_text(
-        f"#!/bin/sh\necho $$ > '{tmp_path}/parent.tmp' && mv '{tmp_path}/parent.tmp' "
-        f"'{tmp_path}/parent.pid'\n{body}\n"
+        f"#!/bin/sh\n{_identity('$$')} > '{tmp_path}/parent.tmp' && "
+        f"mv '{tmp_path}/parent.tmp' '{tmp_path}/parent.pid'\n{body}\n"
     )
     script.chmod(0o755)
     return str(script)
 
 
-#: A fake's body: start a child that outlives it, record the child's pid, wait.
+#: A fake's body: start a child that outlives it, record the child's identity, wait.
 _RECORD_CHILD = (
-    "sleep 60 &\necho $! > '{tmp}/child.tmp' && mv '{tmp}/child.tmp' '{tmp}/child.pid'\nwait"
+    f"sleep 60 &\n{_identity('$!')} > '{{tmp}}/child.tmp' && "
+    "mv '{tmp}/child.tmp' '{tmp}/child.pid'\nwait"
 )
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie waiting for its reaper counts as dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+@dataclass(frozen=True)
+class _Process:
+    """A process as its pid and start time: the pair a reused pid does not match."""
+
+    pid: int
+    start: str
+
+    @classmethod
+    def read(cls, path: Path) -> _Process:
+        pid, start = path.read_text().split()
+        return cls(int(pid), start)
+
+    def alive(self) -> bool:
+        """Whether it runs (a zombie waiting for its reaper counts as dead, and so does
+        another process that got its pid)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            return False
+        return fields[0] != "Z" and fields[19] == self.start
+
+    def ended(self) -> bool:
+        """A condition for :func:`_wait_for`."""
+        return not self.alive()
 
 
 async def _wait_for(condition: Callable[[], bool], what: str, *, within: float = 10.0) -> None:
@@ -89,17 +117,8 @@ async def _wait_for(condition: Callable[[], bool], what: str, *, within: float =
         await asyncio.sleep(0.02)
 
 
-def _dead(pid: int) -> Callable[[], bool]:
-    """A condition for :func:`_wait_for`: process ``pid`` has ended."""
-
-    def ended() -> bool:
-        return not _alive(pid)
-
-    return ended
-
-
-def _read_pids(tmp_path: Path) -> list[int]:
-    return [int((tmp_path / name).read_text()) for name in ("parent.pid", "child.pid")]
+def _read_processes(tmp_path: Path) -> list[_Process]:
+    return [_Process.read(tmp_path / name) for name in ("parent.pid", "child.pid")]
 
 
 class TestWithLibreOffice:
@@ -160,8 +179,8 @@ class TestMisbehavingConverter:
         with pytest.raises(ConversionTimedOut, match=re.escape(f"longer than {limit:g} s")):
             await convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=limit))
         assert time.monotonic() - started < limit + scaled(10)
-        for pid in _read_pids(tmp_path):
-            await _wait_for(_dead(pid), f"process {pid} to die")
+        for process in _read_processes(tmp_path):
+            await _wait_for(process.ended, f"process {process.pid} to die")
 
     async def test_cancellation_kills_the_whole_process_group(self, tmp_path: Path) -> None:
         """Cancelling the task (a client went away) kills the converter's group too."""
@@ -170,13 +189,13 @@ class TestMisbehavingConverter:
             convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=60))
         )
         await _wait_for((tmp_path / "child.pid").is_file, "the fake to start")
-        pids = _read_pids(tmp_path)
-        assert all(_alive(pid) for pid in pids)
+        processes = _read_processes(tmp_path)
+        assert all(process.alive() for process in processes)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        for pid in pids:
-            await _wait_for(_dead(pid), f"process {pid} to die")
+        for process in processes:
+            await _wait_for(process.ended, f"process {process.pid} to die")
 
     async def test_a_process_that_left_the_group_does_not_hold_the_import(
         self, tmp_path: Path
@@ -187,7 +206,7 @@ class TestMisbehavingConverter:
         escaped = tmp_path / "escaped.pid"
         fake = _fake_soffice(
             tmp_path,
-            f"setsid sh -c 'echo $$ > {escaped}; exec sleep 60' &\n"
+            f"setsid sh -c '{_identity('$$')} > {escaped}; exec sleep 60' &\n"
             f"while [ ! -s '{escaped}' ]; do sleep 0.01; done\n"
             "echo 'Error: gave up' >&2\nexit 3",
         )
@@ -197,11 +216,12 @@ class TestMisbehavingConverter:
                 await convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=50))
             assert time.monotonic() - started < 30, "the import waited for the escaped child"
         finally:
-            if escaped.is_file() and escaped.read_text().strip():
-                pid = int(escaped.read_text())
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                await _wait_for(_dead(pid), f"process {pid} to die")
+            if escaped.is_file() and len(escaped.read_text().split()) == 2:
+                process = _Process.read(escaped)
+                if process.alive():  # not a process that got its pid since
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGKILL)
+                await _wait_for(process.ended, f"process {process.pid} to die")
 
     async def test_crash_is_an_import_failure_with_its_message(self, tmp_path: Path) -> None:
         """A non-zero exit is an ImportFailed quoting what the converter said."""
