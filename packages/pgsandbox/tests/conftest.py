@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,3 +66,18 @@ def private_cluster() -> Iterator[Cluster]:
 def cluster_url(private_cluster: Cluster) -> str:
     """The private cluster's URL (a test that stops it starts it again, maybe on a new port)."""
     return private_cluster.ensure_running().url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Python's Ctrl-C handler (KeyboardInterrupt) in this process for the test.
+
+    A process started with SIGINT ignored (a shell's background job, ``nox &``) keeps it
+    ignored, and so would every Python it starts: a test that stands for a Ctrl-C at a
+    terminal sets the terminal's behaviour up itself.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

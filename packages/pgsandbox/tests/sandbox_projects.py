@@ -172,6 +172,7 @@ def run_id_of(result: pytest.RunResult) -> str:
 
 
 __all__ = [
+    "PYTEST_WITH_CTRL_C",
     "Project",
     "add_ini",
     "drop_templates",
@@ -181,3 +182,12 @@ __all__ = [
     "run_id_of",
     "server_url",
 ]
+
+
+#: ``python -m pytest`` with Ctrl-C raising KeyboardInterrupt, even when this process was
+#: started with SIGINT ignored (see conftest's ``ctrl_c_raises``); arguments follow.
+PYTEST_WITH_CTRL_C = (
+    "import signal, sys, pytest\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "sys.exit(pytest.main(sys.argv[1:]))"
+)

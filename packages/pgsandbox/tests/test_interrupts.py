@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from sandbox_projects import PYTEST_WITH_CTRL_C
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -81,7 +83,7 @@ class TestInterruptDuringWorkerStartup:
             "SLOW_START_GATE": str(gate),
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-p", "no:randomly", "-n", "2"],
+            [sys.executable, "-c", PYTEST_WITH_CTRL_C, "-p", "no:randomly", "-n", "2"],
             cwd=project.root,
             env=env,
             stdout=subprocess.PIPE,

@@ -221,6 +221,7 @@ def _wait_until_gone(pid: int, what: str) -> None:
 
 
 class TestInterrupted:
+    @pytest.mark.usefixtures("ctrl_c_raises")
     def test_ctrl_c_stops_the_whole_process_group(self, tmp_path: Path) -> None:
         """Ctrl-C during a harness run stops pytest and what it started (xdist workers,
         tests' subprocesses): they run in a process group of their own, which gets SIGINT
