@@ -18,7 +18,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -195,6 +195,44 @@ class TestMisbehavingConverter:
         with pytest.raises(asyncio.CancelledError):
             await task
         for process in processes:
+            await _wait_for(process.ended, f"process {process.pid} to die")
+
+    async def test_cancellation_while_the_converter_starts_kills_its_group(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Cancelled after the fork but before the start returns (a window of a few event
+        loop turns, in which the converter may already have started children), the whole
+        group is still killed. asyncio alone kills only the process it started there: a
+        flake run on a loaded machine found the fake's child alive 30 s after the cancel.
+        """
+        starts: list[str] = []
+        real_start = asyncio.create_subprocess_exec
+
+        async def recording_start(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+            starts.append("entered")  # the fork happens before the first await in there
+            process = await real_start(*args, **kwargs)
+            starts.append("returned")
+            return process
+
+        monkeypatch.setattr(asyncio, "create_subprocess_exec", recording_start)
+        fake = _fake_soffice(tmp_path, _RECORD_CHILD.format(tmp=tmp_path))
+        task = asyncio.create_task(
+            convert_rtf_to_html(rb"{\rtf1 x}", RtfOptions(soffice=fake, timeout=60))
+        )
+        deadline = time.monotonic() + scaled(10)
+        while not starts:  # one loop turn at a time: the start takes at least two more
+            assert time.monotonic() < deadline, "the converter was never started"
+            await asyncio.sleep(0)
+        assert starts == ["entered"], "the start returned before the test could cancel it"
+        # Hold the event loop (so the start cannot complete) until the fake has a child.
+        child_file = tmp_path / "child.pid"
+        while not child_file.is_file():
+            assert time.monotonic() < deadline, "the fake never recorded its child"
+            time.sleep(0.005)  # noqa: ASYNC251 - blocks the loop on purpose, see above
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for process in _read_processes(tmp_path):
             await _wait_for(process.ended, f"process {process.pid} to die")
 
     async def test_a_process_that_left_the_group_does_not_hold_the_import(

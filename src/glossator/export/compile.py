@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Final
 
+from glossator._process_group import kill_group, start_group
+
 __all__ = [
     "WORKDIR_MARKER",
     "WORKDIR_PREFIX",
@@ -63,8 +65,6 @@ _OWNER_FILE: Final = "owner.json"
 #: A folder without an owner file is a leftover only when older than this (seconds): a
 #: live worker writes the file right after creating the folder.
 _UNOWNED_AGE: Final = 600.0
-#: Seconds to wait for the killed processes of a group to exit and be reaped.
-_REAP_TIMEOUT: Final = 5.0
 _PR_SET_CHILD_SUBREAPER: Final = 36
 
 
@@ -165,7 +165,8 @@ async def _run_latexmk(program: str, workdir: Path, time_limit: float) -> str:
         "shell_escape": "f",
         WORKDIR_MARKER: str(workdir),
     }
-    process = await asyncio.create_subprocess_exec(
+    # Its own process group, so a timeout can kill pdflatex along with latexmk.
+    process = await start_group(
         program,
         "-norc",
         "-pdf",
@@ -179,20 +180,18 @@ async def _run_latexmk(program: str, workdir: Path, time_limit: float) -> str:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        # Its own process group, so a timeout can kill pdflatex along with latexmk.
-        start_new_session=True,
     )
     try:
         stdout, _ = await asyncio.wait_for(process.communicate(), time_limit)
     except TimeoutError:
-        await _kill_group(process)
+        await kill_group(process)
         raise LatexTimeout(
             f"latexmk took longer than {time_limit:g} s and was killed",
             latex_log_excerpt(await _read_log(workdir)),
         ) from None
     except BaseException:
         # Cancelled (the job was cancelled, or the worker is shutting down): leave nothing.
-        await _kill_group(process)
+        await kill_group(process)
         raise
     output = stdout.decode("utf-8", errors="replace")
     if process.returncode != 0:
@@ -202,28 +201,6 @@ async def _run_latexmk(program: str, workdir: Path, time_limit: float) -> str:
             latex_log_excerpt(log) or _tail(output),
         )
     return output
-
-
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL latexmk's process group, then reap latexmk and what it started.
-
-    Killing the group races: when latexmk dies before pdflatex, pdflatex is orphaned and
-    its parent becomes the nearest subreaper, or PID 1, which in a container often reaps
-    nothing (the process stays ``<defunct>``). A worker is its own subreaper
-    (:func:`become_subreaper`), so here it reaps the whole group.
-    """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        await process.wait()
-    deadline = time.monotonic() + _REAP_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            pid, _ = os.waitpid(-process.pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
-        except ChildProcessError:
-            return  # no child of ours left in the group
-        if pid == 0:
-            await asyncio.sleep(0.01)  # still dying
 
 
 def become_subreaper() -> bool:

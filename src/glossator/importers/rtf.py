@@ -8,8 +8,9 @@ so a shared profile serialises, or breaks, concurrent conversions.
 Before anything is spawned, the input is checked: its size against
 :attr:`RtfOptions.max_bytes` (10 MiB by default), its ``{\\rtf`` header, and that its
 groups are closed (a truncated upload). The process runs in a new session
-(``start_new_session=True``), so on a timeout or a cancellation the whole process group
-(``oosplash`` and ``soffice.bin``) is killed with :func:`os.killpg`, never a lone parent.
+(:func:`glossator._process_group.start_group`), so on a timeout or a cancellation, even
+one that lands while the process is being started, the whole process group (``oosplash``
+and ``soffice.bin``) is killed, never a lone parent.
 
 LibreOffice writes metadata that changes from run to run (``generator``, ``created``,
 ``changed``); :func:`strip_volatile_metadata` removes it, so the same RTF gives the same
@@ -20,16 +21,15 @@ files, which the sanitiser's URL rules would drop anyway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import re
 import shutil
-import signal
 import tempfile
 from pathlib import Path
 from typing import IO, Final
 
+from glossator._process_group import kill_group, start_group
 from glossator.importers.errors import (
     ConversionTimedOut,
     ConverterMissing,
@@ -241,13 +241,8 @@ async def _run_process_group(
     # until every pipe is closed, so a process of the group that outlived the kill (or a
     # grandchild that left it) could hold the wait, and the request, up to its own end.
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            env=env,
-            start_new_session=True,
+        process = await start_group(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err, env=env
         )
         try:
             await asyncio.wait_for(process.wait(), timeout)
@@ -258,11 +253,7 @@ async def _run_process_group(
             ) from None
         finally:
             if process.returncode is None:
-                # The group id is the leader's pid (new session); it cannot have been
-                # reused because the leader has not been reaped yet.
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                await asyncio.shield(process.wait())
+                await kill_group(process)
         stdout, stderr = _head(out), _tail(err)
     if process.returncode != 0:
         detail = stderr.decode("utf-8", "replace").strip()[-500:] or "no message"
