@@ -118,10 +118,12 @@ class TestTransactionIsolation:
         """BEGIN goes with the first statement, RELEASE with the next savepoint; none unused."""
         project.pytester.makepyfile(
             test_round_trips="""
+            import re
+
             import pytest
             from sqlalchemy import text
 
-            # One event loop, so one pooled engine (and connection) for all six tests.
+            # One event loop, so one engine, and one connection kept for all six tests.
             pytestmark = pytest.mark.asyncio(loop_scope="module")
 
             SENT = []
@@ -133,13 +135,18 @@ class TestTransactionIsolation:
                 if not DRIVERS:
                     driver.add_query_logger(lambda record: SENT.append(record.query))
                 DRIVERS.append(driver)
-                assert DRIVERS[0] is driver, "the pool handed out another connection"
+                assert DRIVERS[0] is driver, "the test got another connection"
 
             def control():
+                # Savepoint names count on from test to test on the kept connection (they
+                # need only be unique in a transaction): renumbered here from 1 per call.
                 verbs = ("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK")
                 found = [q for q in SENT if q.startswith(verbs)]
                 SENT.clear()
-                return found
+                seen = {}
+                def renumber(match):
+                    return f"sa_savepoint_{seen.setdefault(match.group(0), len(seen) + 1)}"
+                return [re.sub(r"sa_savepoint_\\d+", renumber, q) for q in found]
 
             async def test_1_unused(pgsandbox_sessionmaker):
                 watch(pgsandbox_sessionmaker)
@@ -203,6 +210,83 @@ class TestTransactionIsolation:
             """
         )
         project.run("-p", "no:randomly").assert_outcomes(passed=6)
+
+    def test_one_connection_serves_test_after_test_until_it_is_closed_or_lost(
+        self, project: Project
+    ) -> None:
+        """The connection stays checked out between tests (no checkout per test), and a test
+        ends without waiting for its ROLLBACK's answer: the server still has it before the
+        next test starts (a connection of that test's own finds the row lock gone). A
+        connection a test invalidated, or the server ended, is replaced."""
+        project.pytester.makepyfile(
+            test_kept="""
+            import asyncio
+            import time
+
+            import asyncpg
+            import pytest
+            from sqlalchemy import text
+
+            pytestmark = pytest.mark.asyncio(loop_scope="module")
+            PIDS = []
+
+            async def backend_pid(maker):
+                async with maker() as session:
+                    return await session.scalar(text("SELECT pg_backend_pid()"))
+
+            async def own_connection(url):
+                return await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+
+            async def test_1_writes_a_unique_name(pgsandbox_sessionmaker):
+                PIDS.append(await backend_pid(pgsandbox_sessionmaker))
+                async with pgsandbox_sessionmaker() as session:
+                    await session.execute(text("INSERT INTO items (name) VALUES ('taken')"))
+                    await session.commit()
+
+            async def test_2_its_lock_is_gone(pgsandbox_sessionmaker, pgsandbox_url):
+                PIDS.append(await backend_pid(pgsandbox_sessionmaker))
+                own = await own_connection(pgsandbox_url)
+                try:
+                    # Test 1's transaction still open, this would wait for its row lock.
+                    await own.execute("SET lock_timeout = '5s'")
+                    attempt = own.transaction()
+                    await attempt.start()
+                    await own.execute("INSERT INTO items (name) VALUES ('taken')")
+                    await attempt.rollback()
+                finally:
+                    await own.close()
+
+            async def test_3_same_connection_then_invalidated(pgsandbox_connection):
+                PIDS.append(await pgsandbox_connection.scalar(text("SELECT pg_backend_pid()")))
+                assert PIDS[0] == PIDS[1] == PIDS[2]
+                await pgsandbox_connection.invalidate()
+
+            async def test_4_gets_a_new_one(pgsandbox_sessionmaker):
+                PIDS.append(await backend_pid(pgsandbox_sessionmaker))
+                assert PIDS[3] != PIDS[0]
+
+            async def test_5_the_server_ends_it_between_tests(pgsandbox_url):
+                own = await own_connection(pgsandbox_url)
+                try:
+                    assert await own.fetchval("SELECT pg_terminate_backend($1)", PIDS[3])
+                    deadline = time.monotonic() + 30
+                    query = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
+                    while await own.fetchval(query, PIDS[3]):
+                        assert time.monotonic() < deadline, "the backend did not end"
+                        await asyncio.sleep(0.02)
+                finally:
+                    await own.close()
+
+            async def test_6_gets_a_new_one_again(pgsandbox_sessionmaker):
+                pid = await backend_pid(pgsandbox_sessionmaker)
+                assert pid not in PIDS
+                async with pgsandbox_sessionmaker() as session:
+                    assert await session.scalar(text("SELECT count(*) FROM items")) == 0
+            """
+        )
+        project.run(
+            "-p", "no:randomly", "-W", "error::pytest.PytestUnraisableExceptionWarning"
+        ).assert_outcomes(passed=6)
 
     def test_a_commit_on_the_tests_connection_is_rolled_back_too(self, project: Project) -> None:
         """pgsandbox owns the outer transaction: even ``connection.commit()`` cannot end it."""

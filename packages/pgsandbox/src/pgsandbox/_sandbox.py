@@ -176,6 +176,9 @@ class EngineCache:
         self.loop = loop
         self._engines: dict[tuple[str, bool], AsyncEngine] = {}
         self._retired_seen = 0
+        #: ``transaction`` isolation's connection of each database, kept checked out from
+        #: test to test, with the ROLLBACK that ended its last test (see :meth:`keep`).
+        self._kept: dict[str, tuple[AsyncConnection, asyncio.Task[Any] | None]] = {}
 
     def get(self, target: TestTarget) -> AsyncEngine:
         """Return the loop's engine for the target's database, creating it on first use."""
@@ -213,11 +216,94 @@ class EngineCache:
             if engine is not None:
                 await engine.dispose()
 
+    async def take(self, engine: AsyncEngine, target: TestTarget) -> AsyncConnection:
+        """A ``transaction`` test's connection: the one the last test left, else a new one.
+
+        Kept checked out between tests, it costs each test no checkout and check-in (the
+        pool's events, the tracker's, a trip through a greenlet each: docs/benchmarks.md).
+        The last test's ROLLBACK is awaited first; a connection it failed on, or one the
+        test closed or lost, is given up for a fresh one.
+        """
+        kept = self._kept.pop(target.database, None)
+        if kept is not None:
+            connection, rollback = kept
+            if await _rolled_back(rollback) and _usable(connection):
+                return connection
+            await _give_up(connection)
+        # pgsandbox's own (never reported as a leak), and untagged: the test's BEGIN tags it.
+        with target.tracker.internal(tag=False):
+            return await engine.connect()
+
+    def keep(
+        self, target: TestTarget, connection: AsyncConnection, rollback: asyncio.Task[Any] | None
+    ) -> None:
+        """Keep the test's connection for the next ``transaction`` test of the database.
+
+        ``rollback`` is the ROLLBACK that ended the test, sent but not yet answered: the
+        server has it, and releases the test's locks, before the next test starts, and the
+        next :meth:`take` (or :meth:`dispose`) reads its answer. Waiting for it here would
+        cost every test a round trip.
+        """
+        self._kept[target.database] = (connection, rollback)
+
     async def dispose(self) -> None:
         """Close every pooled connection (must run in the loop that made them)."""
+        kept, self._kept = list(self._kept.values()), {}
+        for connection, rollback in kept:
+            if await _rolled_back(rollback) and _usable(connection):
+                await connection.close()
+            else:
+                await _give_up(connection)
         engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
             await engine.dispose()
+
+
+async def _rolled_back(rollback: asyncio.Task[Any] | None) -> bool:
+    """Whether the ROLLBACK a kept connection was left with succeeded (none: nothing to undo)."""
+    if rollback is None:
+        return True
+    try:
+        await rollback
+    except Exception:  # the server's transaction ends with the connection, given up next
+        return False
+    return True
+
+
+def _usable(connection: AsyncConnection) -> bool:
+    """Whether a kept connection can serve the next test (the test may have closed it)."""
+    if connection.closed or connection.invalidated:
+        return False
+    sync = connection.sync_connection
+    driver = sync.connection.driver_connection if sync is not None else None
+    return driver is not None and not driver.is_closed()
+
+
+async def _give_up(connection: AsyncConnection) -> None:
+    """Close a connection that cannot be trusted; its pool opens a new one when needed."""
+    with contextlib.suppress(Exception):
+        if not connection.closed:
+            await connection.invalidate()
+    with contextlib.suppress(Exception):
+        await connection.close()
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def _send_rollback(driver: asyncpg.Connection[Any]) -> asyncio.Task[Any]:
+    """Send ROLLBACK and return without its answer (see :meth:`EngineCache.keep`).
+
+    One turn of the loop lets the task write the statement to the socket. A failure that
+    comes at once (another operation still running on the connection) is raised here.
+    """
+    rollback: asyncio.Task[Any] = asyncio.create_task(driver.execute("ROLLBACK"))
+    await asyncio.sleep(0)
+    if rollback.done():
+        rollback.result()
+    return rollback
 
 
 #: ``Connection.info`` key of the statements pgsandbox owes a test's connection.
@@ -385,11 +471,22 @@ async def open_async_sandbox(
                 yield box
         _raise_leaks(target)
         return
+    async with _open_transaction_sandbox(target, engines, engine) as box:
+        yield box
+
+
+@contextlib.asynccontextmanager
+async def _open_transaction_sandbox(
+    target: TestTarget, engines: EngineCache, engine: AsyncEngine
+) -> AsyncIterator[AsyncSandbox]:
+    """``transaction`` isolation: the worker database's connection, in a rolled-back BEGIN."""
     problems: list[str] = []
     guard = ConnectionGuard(
         target.nodeid, asyncio.get_running_loop(), threading.get_ident(), target.session_wait
     )
-    async with _own_connection(engine, target, tag=False) as connection:
+    connection = await engines.take(engine, target)
+    rollback: asyncio.Task[Any] | None = None
+    try:
         # pgsandbox runs the outer transaction itself: this engine's driver is in autocommit
         # (EngineCache.get), so neither SQLAlchemy nor asyncpg sends a BEGIN, and a COMMIT
         # on the test's connection cannot end the transaction. The BEGIN carries the test's
@@ -424,10 +521,16 @@ async def open_async_sandbox(
             info.pop(GUARD, None)
             try:
                 if owed.begun and not driver.is_closed():
-                    await driver.execute("ROLLBACK")
+                    rollback = await _send_rollback(driver)
             finally:
                 if outer is not None and outer.is_active:
                     outer.rollback()
+    except BaseException:
+        if rollback is not None:  # nobody reads its answer now: asyncio must not complain
+            rollback.add_done_callback(_retrieve)
+        await _give_up(connection)
+        raise
+    engines.keep(target, connection, rollback)
     _raise_leaks(target, problems, misuse=guard.problems)
 
 
