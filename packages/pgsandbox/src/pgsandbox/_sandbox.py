@@ -657,10 +657,10 @@ async def _connection_if_wanted(
 
 @contextlib.asynccontextmanager
 async def _own_connection(
-    engine: AsyncEngine, target: TestTarget, *, tag: bool = True
+    engine: AsyncEngine, target: TestTarget
 ) -> AsyncIterator[AsyncConnection]:
     """The test's connection, checked out as pgsandbox's own (never reported as a leak)."""
-    with target.tracker.internal(tag=tag):
+    with target.tracker.internal():
         connection = await engine.connect()
     try:
         yield connection
